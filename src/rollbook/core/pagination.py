@@ -1,0 +1,42 @@
+"""Cursor pagination with a page size the caller may choose, up to a configured maximum."""
+
+from django.conf import settings
+from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Cursor pagination ordered by ``-created`` (views may override ``ordering``).
+
+    ``page_size`` is read from the query; a non-integer, non-positive or oversized value
+    is a 400 with a field error rather than being silently clamped.
+    """
+
+    ordering = "-created"
+    page_size_query_param = "page_size"
+
+    @property
+    def page_size(self) -> int:  # type: ignore[override]
+        return settings.API_PAGE_SIZE
+
+    @property
+    def max_page_size(self) -> int:  # type: ignore[override]
+        return settings.API_MAX_PAGE_SIZE
+
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None or raw == "":
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ValidationError({"page_size": [f"{raw!r} is not a whole number."]}) from None
+        if size < 1 or size > self.max_page_size:
+            raise ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
+        return size
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except Exception as exc:  # DRF raises NotFound("Invalid cursor"); keep it a 400 field error
+            raise ValidationError({"cursor": ["Invalid cursor."]}) from exc
