@@ -1,0 +1,3 @@
+"""REST routes of the enrollments app."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""REST routes of the identity app."""
+
+urlpatterns: list = []
