@@ -136,6 +136,9 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.Em
 EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "rollbook@localhost")
 
 # --- REST ---------------------------------------------------------------------------------------
@@ -185,6 +188,7 @@ ORGANIZATIONS_AUTOCREATE = env_bool("ORGANIZATIONS_AUTOCREATE", True)
 
 # --- Bulk operations ----------------------------------------------------------------------------
 BULK_BATCH_SIZE = env_int("BULK_BATCH_SIZE", 1000)
+BULK_MAX_ITEMS = env_int("BULK_MAX_ITEMS", 10000)
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("BROKER_URL", "")

@@ -15,6 +15,8 @@ import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.settings import spectacular_settings
 from rest_framework import authentication, exceptions
 
 ALGORITHM = "HS256"
@@ -32,7 +34,11 @@ class IssuedToken:
 
 
 def issue_token(user: AbstractBaseUser, *, client_id: str, scopes: list[str], token_type: str = "JWT") -> IssuedToken:
-    """Sign a token for ``user`` (the client's service user), valid for ROLLBOOK_JWT_EXPIRES_IN seconds."""
+    """Sign a token for ``user`` (the client's service user), valid for ROLLBOOK_JWT_EXPIRES_IN seconds.
+
+    ``token_type`` is only echoed in the result ("JWT" or "Bearer"); the token is the same signed JWT.
+    The token carries no permissions of its own: the user's roles are read on every request.
+    """
     now = datetime.now(UTC)
     lifetime = int(settings.JWT_EXPIRES_IN.total_seconds())
     payload = {
@@ -71,7 +77,12 @@ def decode_token(token: str) -> dict:
 
 
 class JwtAuthentication(authentication.BaseAuthentication):
-    """Accepts ``Authorization: JWT <token>`` and ``Authorization: Bearer <token>``."""
+    """Accepts ``Authorization: JWT <token>`` and ``Authorization: Bearer <token>``.
+
+    Any other scheme is left to the next authentication class. A malformed header, a token that is
+    expired, tampered with, issued for another audience or issuer, or that names an unknown or
+    inactive user is refused with 401.
+    """
 
     www_authenticate_realm = "api"
 
@@ -86,14 +97,42 @@ class JwtAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         claims = decode_token(token)
-        user_model = get_user_model()
-        try:
-            user = user_model.objects.get(pk=claims["user_id"])
-        except (user_model.DoesNotExist, ValueError, TypeError):
-            raise exceptions.AuthenticationFailed("Unknown token subject.") from None
-        if not user.is_active or str(getattr(user, "uuid", user.pk)) != claims["sub"]:
-            raise exceptions.AuthenticationFailed("Token subject is not active.")
-        return user, claims
+        return _user_for_claims(claims), claims
 
     def authenticate_header(self, request) -> str:
         return f'JWT realm="{self.www_authenticate_realm}"'
+
+
+def _user_for_claims(claims: dict) -> AbstractBaseUser:
+    """The active user a verified token names by ``sub`` (UUID) and ``user_id``; 401 otherwise."""
+    user_model = get_user_model()
+    try:
+        subject = uuid.UUID(str(claims["sub"]))
+        user = user_model.objects.get(uuid=subject)
+    except (user_model.DoesNotExist, ValueError, TypeError, AttributeError):
+        raise exceptions.AuthenticationFailed("Unknown token subject.") from None
+    if str(user.pk) != str(claims["user_id"]):
+        raise exceptions.AuthenticationFailed("Unknown token subject.")
+    if not user.is_active:
+        raise exceptions.AuthenticationFailed("Token subject is not active.")
+    return user
+
+
+class JwtAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Tells drf-spectacular how JwtAuthentication appears in the OpenAPI document (the ``jwtAuth`` scheme)."""
+
+    target_class = JwtAuthentication
+    name = "jwtAuth"
+
+    def get_security_requirement(self, auto_schema) -> dict | None:
+        if {self.name: []} in spectacular_settings.SECURITY:
+            return None  # the SECURITY setting already asks for this scheme on every operation
+        return {self.name: []}
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`JWT <token>` or `Bearer <token>` from POST /oauth2/access_token",
+        }

@@ -6,22 +6,19 @@ from rest_framework.exceptions import ValidationError
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Cursor pagination ordered by ``-created`` (views may override ``ordering``).
+    """Cursor pagination ordered newest first (``-created``, then ``-id``) (views may override ``ordering``).
 
     ``page_size`` is read from the query; a non-integer, non-positive or oversized value
     is a 400 with a field error rather than being silently clamped.
     """
 
-    ordering = "-created"
+    ordering = ("-created", "-id")
     page_size_query_param = "page_size"
 
-    @property
-    def page_size(self) -> int:  # type: ignore[override]
-        return settings.API_PAGE_SIZE
-
-    @property
-    def max_page_size(self) -> int:  # type: ignore[override]
-        return settings.API_MAX_PAGE_SIZE
+    def __init__(self) -> None:
+        # read per instance so that settings overrides (and tests) take effect
+        self.page_size = settings.API_PAGE_SIZE
+        self.max_page_size = settings.API_MAX_PAGE_SIZE
 
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)

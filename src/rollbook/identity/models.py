@@ -24,6 +24,9 @@ class User(AbstractUser):
         default=False, help_text="A machine identity behind an API client; it cannot log in with a password."
     )
 
+    # Password hashes and login times stay out of the history; everything else is kept.
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
     objects = RollbookUserManager()
 
     REQUIRED_FIELDS = ["email"]
