@@ -22,3 +22,13 @@ def test_readme_documents_every_environment_variable():
     assert used, "found no ROLLBOOK_ variables in the code; the scan is broken"
     assert used - documented == set(), "undocumented ROLLBOOK_ variables"
     assert documented - used == set(), "README documents variables the code does not read"
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--fail-on-warn", "--file", str(target))
+    text = target.read_text(encoding="utf-8")
+    for prefix in ("/api/catalog/v1/", "/api/enrollments/v1/", "/oauth2/access_token"):
+        assert prefix in text

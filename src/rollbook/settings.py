@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from rollbook.catalog.data import ModeSlug
+
 
 def env_str(name: str, default: str) -> str:
     """Return ``ROLLBOOK_<name>`` or ``default``."""
@@ -68,6 +70,7 @@ INSTALLED_APPS = [
     "rollbook.identity",
     "rollbook.catalog",
     "rollbook.enrollments",
+    "rollbook.demo",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +178,8 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"jwtAuth": []}],
+    # course-mode slugs appear in catalog and enrollment shapes: one enum for both
+    "ENUM_NAME_OVERRIDES": {"CourseModeEnum": [m.value for m in ModeSlug]},
 }
 
 # --- JWT / OAuth2 client credentials ------------------------------------------------------------
