@@ -15,6 +15,12 @@ from rollbook.core.auth import issue_token
 _counter = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Hash passwords and client secrets cheaply; no test here is about the hasher's cost."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db) -> Callable[..., object]:
     """Create a user; every call gets a fresh username and email unless given."""

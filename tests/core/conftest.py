@@ -6,12 +6,6 @@ import pytest
 from django.test import Client
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Hash passwords quickly; the hasher choice is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def admin_browser(make_user) -> Client:
     """A Django test client logged in to the admin as a superuser."""

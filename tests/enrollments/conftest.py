@@ -94,9 +94,3 @@ def received_changes():
     enrollments_changed.connect(receiver, dispatch_uid="test-received-changes")
     yield received
     enrollments_changed.disconnect(dispatch_uid="test-received-changes")
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The shared ``make_user`` sets passwords; a cheap hasher keeps these tests quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,12 +14,6 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Hash passwords and client secrets quickly; the hasher choice is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def empty_cache():
     """Start and end every test with an empty cache (the OAuth client caches its tokens there)."""
     cache.clear()
