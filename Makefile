@@ -2,7 +2,7 @@
 #   make run    install into .venv, migrate, load demo data, serve on 127.0.0.1:8000
 #   make test   the whole test suite (SQLite by default; set ROLLBOOK_DATABASE_URL for PostgreSQL)
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: run install migrate demo serve test lint bench clean
 
 $(BIN)/python:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
