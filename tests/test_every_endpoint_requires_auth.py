@@ -65,3 +65,22 @@ def test_tampered_tokens_are_refused(anon, path):
     anon.credentials(HTTP_AUTHORIZATION="JWT eyJhbGciOiJIUzI1NiJ9.e30.forged")
     response = anon.get("/" + path)
     assert response.status_code == 401, f"GET /{path} answered {response.status_code}"
+
+
+# Endpoints where a plain learner may write (their own records only; each app's tests prove the scoping).
+LEARNER_WRITABLE = {
+    "api/enrollments/v1/enrollments/",
+    "api/enrollments/v1/enrollments/sample/",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", API_PATHS)
+def test_learners_cannot_write_outside_their_own_records(learner_api, path):
+    for method in ("post", "put", "patch", "delete"):
+        response = getattr(learner_api, method)("/" + path, {}, format="json")
+        assert response.status_code < 500, f"{method.upper()} /{path} answered {response.status_code}"
+        if path not in LEARNER_WRITABLE:
+            assert response.status_code in (403, 404, 405), (
+                f"a learner's {method.upper()} /{path} answered {response.status_code}"
+            )
