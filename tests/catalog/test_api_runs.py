@@ -1,6 +1,5 @@
 """Course runs: creation (idempotent, key consistency, case rules, auto-create), updates, deletes."""
 
-import importlib.util
 import logging
 from datetime import datetime
 
@@ -100,13 +99,6 @@ def test_malformed_or_unusable_keys_are_refused(db, key):
         catalog_api.create_course_run(key)
     assert "course_key" in exc.value.errors
     assert not CourseRun.objects.exists()
-
-
-def test_ccx_keys_need_the_ccx_package(db):
-    if importlib.util.find_spec("ccx_keys") is not None:
-        pytest.skip("edx-ccx-keys is installed: CCX keys parse")
-    with pytest.raises(InvalidInput, match="edx-ccx-keys"):
-        catalog_api.create_course_run("ccx-v1:edX+DemoX+2027+ccx@3")
 
 
 def test_branch_and_version_are_dropped(db):

@@ -223,3 +223,24 @@ def test_validate_import_columns():
     assert "course_key" in problems
     assert "colour" in problems
     assert "Repeated" in problems
+
+
+def test_removed_modes_get_one_history_row_each_with_queries_bounded_by_batches(
+    db, settings, make_user, django_assert_max_num_queries
+):
+    settings.BULK_BATCH_SIZE = 20
+    keys = [f"course-v1:Org+C{i}+R" for i in range(80)]
+    assert set(statuses(catalog_api.import_catalog_rows([row(key, modes="audit:0;verified:100") for key in keys]))) == {
+        "created"
+    }
+    editor = make_user("editor")
+    with django_assert_max_num_queries(25) as one_batch:
+        results = catalog_api.import_catalog_rows([row(key, modes="audit:0") for key in keys[:20]], changed_by=editor)
+    assert set(statuses(results)) == {"updated"}
+    with django_assert_max_num_queries(3 * len(one_batch.captured_queries)):
+        catalog_api.import_catalog_rows([row(key, modes="audit:0") for key in keys[20:]], changed_by=editor)
+    assert set(CourseMode.objects.values_list("slug", flat=True)) == {"audit"}
+    removed = CourseMode.history.filter(history_type="-")
+    assert removed.count() == 80
+    assert set(removed.values_list("slug", flat=True)) == {"verified"}
+    assert set(removed.values_list("history_user", flat=True)) == {editor.pk}

@@ -178,7 +178,11 @@ class CourseModeInline(admin.TabularInline):
 
 
 class CourseRunAddForm(forms.ModelForm):
-    new_course_key = forms.CharField(label="Course key", max_length=255, help_text="course-v1:ORG+CODE+RUN")
+    new_course_key = forms.CharField(
+        label="Course key",
+        max_length=255,
+        help_text="course-v1:ORG+CODE+RUN, or a CCX of an existing run: ccx-v1:ORG+CODE+RUN+ccx@N",
+    )
     language = forms.CharField(
         max_length=64, required=False, help_text="Used only when the catalog course is created with the run."
     )

@@ -3,14 +3,16 @@
 Invariants are database constraints so they hold whatever writes the row. Case rules:
 organization short names and course codes are unique case-insensitively; course keys are
 stored and compared exactly (as opaque keys do), and two keys that differ only by case are
-refused by a unique index on their lower-case form.
+refused. Each case-insensitive rule is carried by a stored normalised column
+(``rollbook.core.normalise.normalise_key``: trimmed and casefolded, so it holds for non-ASCII
+letters on SQLite as on PostgreSQL). ``save()`` fills these columns; bulk writes must fill them
+themselves (``catalog.api`` does).
 """
 
 import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 from opaque_keys.edx.django.models import CourseKeyField
 from simple_history.models import HistoricalRecords
 
@@ -22,6 +24,17 @@ from rollbook.catalog.data import (
     Pacing,
 )
 from rollbook.core.normalise import normalise_key
+
+# Casefolding can make text up to three times longer ("ﬃ" becomes "ffi").
+NORMALIZED_MAX_LENGTH = 3 * 255
+
+
+def _with_normalized_field(kwargs: dict, source: str, normalized: str) -> dict:
+    """``save()`` keyword arguments that also write ``normalized`` when ``update_fields`` names ``source``."""
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and source in update_fields:
+        kwargs = {**kwargs, "update_fields": {*update_fields, normalized}}
+    return kwargs
 
 
 class Organization(models.Model):
@@ -49,7 +62,7 @@ class Organization(models.Model):
 
     def save(self, *args, **kwargs):
         self.short_name_normalized = normalise_key(self.short_name)
-        super().save(*args, **kwargs)
+        super().save(*args, **_with_normalized_field(kwargs, "short_name", "short_name_normalized"))
 
     def __str__(self) -> str:
         return self.short_name
@@ -61,6 +74,7 @@ class CatalogCourse(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="catalog_courses")
     course_code = models.CharField(max_length=255)
+    course_code_normalized = models.CharField(max_length=NORMALIZED_MAX_LENGTH, editable=False)
     title = models.CharField(max_length=255)
     language = models.CharField(max_length=64, default=settings.LANGUAGE_CODE)
     description = models.TextField(blank=True, default="")
@@ -71,13 +85,17 @@ class CatalogCourse(models.Model):
     class Meta:
         ordering = ["org__short_name_normalized", "course_code"]
         constraints = [
-            models.UniqueConstraint("org", Lower("course_code"), name="unique_course_code_per_org_ci"),
+            models.UniqueConstraint(fields=["org", "course_code_normalized"], name="unique_course_code_per_org"),
             models.CheckConstraint(condition=models.Q(course_code__gt=""), name="catalog_course_code_not_empty"),
             models.CheckConstraint(condition=models.Q(title__gt=""), name="catalog_course_title_not_empty"),
             models.CheckConstraint(
                 condition=models.Q(language__regex=LANGUAGE_CODE_PATTERN), name="catalog_course_language_code"
             ),
         ]
+
+    def save(self, *args, **kwargs):
+        self.course_code_normalized = normalise_key(self.course_code)
+        super().save(*args, **_with_normalized_field(kwargs, "course_code", "course_code_normalized"))
 
     @property
     def key_str(self) -> str:
@@ -94,6 +112,7 @@ class CourseRun(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     catalog_course = models.ForeignKey(CatalogCourse, on_delete=models.PROTECT, related_name="runs")
     course_key = CourseKeyField(max_length=255, unique=True, case_sensitive=True, editable=False)
+    course_key_normalized = models.CharField(max_length=NORMALIZED_MAX_LENGTH, editable=False)
     run_code = models.CharField(max_length=128)
     title = models.CharField(max_length=255)
     start = models.DateTimeField(null=True, blank=True)
@@ -109,7 +128,7 @@ class CourseRun(models.Model):
     class Meta:
         ordering = ["course_key"]
         constraints = [
-            models.UniqueConstraint(Lower("course_key"), name="unique_course_key_ci"),
+            models.UniqueConstraint(fields=["course_key_normalized"], name="unique_course_key_normalized"),
             models.UniqueConstraint(
                 fields=["catalog_course", "run_code"],
                 condition=~models.Q(course_key__startswith="ccx"),
@@ -133,6 +152,10 @@ class CourseRun(models.Model):
                 name="course_run_enrollment_window_ordered",
             ),
         ]
+
+    def save(self, *args, **kwargs):
+        self.course_key_normalized = normalise_key(str(self.course_key))
+        super().save(*args, **_with_normalized_field(kwargs, "course_key", "course_key_normalized"))
 
     def __str__(self) -> str:
         return str(self.course_key)
@@ -165,3 +188,15 @@ class CourseMode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.course_run.course_key} {self.slug}"
+
+
+class UntrackedCourseMode(CourseMode):
+    """CourseMode without history tracking, for deleting modes in bulk once their history rows are written.
+
+    django-simple-history's delete receivers are bound to CourseMode, so deleting through this proxy is one
+    DELETE per queryset instead of a SELECT plus one history INSERT per row. Use only in ``catalog`` bulk paths.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "course mode (untracked)"

@@ -71,6 +71,9 @@ class CourseRunFilter(django_filters.FilterSet):
     language = django_filters.CharFilter(
         field_name="catalog_course__language", help_text="Exact language code of the catalog course."
     )
+    master_course_key = django_filters.CharFilter(
+        method="filter_master_course_key", help_text="The CCX runs of the run with this key (exact case)."
+    )
     pacing = django_filters.ChoiceFilter(choices=PACING_CHOICES)
     marketable = BooleanFilter()
     active = BooleanFilter(
@@ -91,6 +94,7 @@ class CourseRunFilter(django_filters.FilterSet):
             "org",
             "catalog_course",
             "language",
+            "master_course_key",
             "pacing",
             "marketable",
             "active",
@@ -113,6 +117,9 @@ class CourseRunFilter(django_filters.FilterSet):
         except InvalidInput as exc:
             raise InvalidInput({"catalog_course": exc.errors.get("key_str", [str(exc)])}) from None
         return queryset.filter(catalog_course=cc)
+
+    def filter_master_course_key(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(catalog_api.ccx_of_q(value))
 
     def filter_active(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         if value is None:

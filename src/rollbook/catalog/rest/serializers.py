@@ -84,6 +84,7 @@ class CourseRunSerializer(serializers.ModelSerializer):
     org = serializers.CharField(source="catalog_course.org.short_name", read_only=True)
     course_code = serializers.CharField(source="catalog_course.course_code", read_only=True)
     language = serializers.CharField(source="catalog_course.language", read_only=True)
+    master_course_key = serializers.SerializerMethodField()
     modes = CourseModeSerializer(many=True, read_only=True)
     best_mode = serializers.SerializerMethodField()
     price_cents = serializers.SerializerMethodField()
@@ -100,6 +101,7 @@ class CourseRunSerializer(serializers.ModelSerializer):
             "org",
             "course_code",
             "run_code",
+            "master_course_key",
             "title",
             "language",
             "start",
@@ -121,6 +123,12 @@ class CourseRunSerializer(serializers.ModelSerializer):
 
     def _now(self) -> datetime | None:
         return self.context.get("now")
+
+    @extend_schema_field({"type": "string", "nullable": True, "example": "course-v1:edX+DemoX+2027"})
+    def get_master_course_key(self, run: CourseRun) -> str | None:
+        """For a CCX run, the key of the run it customises; null for other runs."""
+        master = catalog_api.master_course_key(run.course_key)
+        return str(master) if master is not None else None
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_best_mode(self, run: CourseRun) -> str:
@@ -145,7 +153,10 @@ class CourseRunSerializer(serializers.ModelSerializer):
 
 
 class CourseRunCreateSerializer(serializers.Serializer):
-    course_key = serializers.CharField(max_length=255, help_text="course-v1:ORG+CODE+RUN")
+    course_key = serializers.CharField(
+        max_length=255,
+        help_text="course-v1:ORG+CODE+RUN, or a CCX of an existing run: ccx-v1:ORG+CODE+RUN+ccx@N.",
+    )
     title = serializers.CharField(max_length=255, required=False, help_text="Defaults to the catalog course's title.")
     language = serializers.CharField(
         max_length=64, required=False, help_text="Used only when the catalog course is created with the run."

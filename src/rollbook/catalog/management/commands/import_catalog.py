@@ -26,6 +26,8 @@ Only course_key is required:
 
   course_key        the run's key, course-v1:ORG+CODE+RUN. A missing catalog course is created; a missing
                     organization too when ROLLBOOK_ORGANIZATIONS_AUTOCREATE is on (otherwise the row fails).
+                    A CCX key, ccx-v1:ORG+CODE+RUN+ccx@N, needs its master run course-v1:ORG+CODE+RUN to
+                    exist already or to be created by another row of the file.
   title             the run's title (a new catalog course gets it too); default: the catalog course's title
   language          the catalog course's language code: en, es-419, zh-cn, ... (not EN or en_us)
   start             when the run starts        } ISO 8601, e.g. 2027-01-31T00:00Z or 2027-01-31
