@@ -82,6 +82,7 @@ __all__ = [
     "ccx_of_q",
     "choose_advertised_run",
     "choose_best_mode",
+    "course_runs_of_organizations",
     "course_runs_queryset",
     "create_catalog_course",
     "create_course_run",
@@ -484,6 +485,13 @@ def ccx_of_q(master_key: str | CourseKey) -> Q:
 def course_runs_queryset() -> QuerySet[CourseRun]:
     """All runs with their catalog course, organization and modes loaded, for listing."""
     return CourseRun.objects.select_related("catalog_course__org").prefetch_related("modes")
+
+
+def course_runs_of_organizations(short_names: Iterable[str]) -> QuerySet[CourseRun]:
+    """The runs offered by these organizations (short names in any case), for use as a subquery filter."""
+    return CourseRun.objects.filter(
+        catalog_course__org__short_name_normalized__in=[normalise_key(name) for name in short_names]
+    )
 
 
 def get_course_run(course_key: str | CourseKey) -> CourseRun:

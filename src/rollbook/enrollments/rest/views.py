@@ -14,16 +14,18 @@ import uuid
 from collections import Counter
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rollbook.catalog import api as catalog_api
 from rollbook.core import api as core_api
+from rollbook.core.errors import NotFound
 from rollbook.core.permissions import IsOperator
 from rollbook.enrollments import api
 from rollbook.enrollments.data import EnrollRequest, EnrollStatus
@@ -35,6 +37,7 @@ from rollbook.enrollments.rest.serializers import (
     EnrollmentSerializer,
     EnrollmentUpdateSerializer,
 )
+from rollbook.identity import api as identity_api
 
 BAD_REQUEST = OpenApiResponse(description="Malformed input; the body maps each field to its errors.")
 NOT_AUTHENTICATED = OpenApiResponse(description="No or invalid credentials.")
@@ -105,10 +108,17 @@ class EnrollmentViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
+        """Operators see every enrollment; others their own, and program administrators may also read
+        (never change) the enrollments in their organizations' runs."""
         queryset = api.enrollments_queryset()
-        if getattr(self, "swagger_fake_view", False) or core_api.is_operator(self.request.user):
+        user = self.request.user
+        if getattr(self, "swagger_fake_view", False) or core_api.is_operator(user):
             return queryset
-        return queryset.filter(user=self.request.user)
+        visible = Q(user=user)
+        administered = core_api.organizations_administered(user)
+        if administered and self.request.method in SAFE_METHODS:
+            visible |= Q(course_run__in=catalog_api.course_runs_of_organizations(administered))
+        return queryset.filter(visible)
 
     def get_object(self):
         # Any text routes here, so callers are authenticated first; a non-UUID is simply not found.
@@ -138,9 +148,10 @@ class EnrollmentViewSet(
         if username is not None and username != request.user.get_username():
             if not operator:
                 raise PermissionDenied("Only operators may enroll other users.")
-            user = get_user_model().objects.filter(username=username).first()
-            if user is None:
-                raise ValidationError({"user": [f"No user has the username {username!r}."]})
+            try:
+                user = identity_api.get_user(username=username)
+            except NotFound:
+                raise ValidationError({"user": [f"No user has the username {username!r}."]}) from None
         enrollment, outcome = api.enroll_with_outcome(
             user,
             values["course_key"],
