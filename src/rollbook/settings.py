@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "rollbook.identity",
     "rollbook.catalog",
     "rollbook.enrollments",
+    "rollbook.programs",
     "rollbook.demo",
 ]
 

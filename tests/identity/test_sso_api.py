@@ -192,3 +192,26 @@ def test_external_keys_for_users(provider, make_user, django_assert_num_queries)
     with django_assert_num_queries(2):  # the provider, then the links
         keys = identity_api.external_keys_for_users("mit-sso", [linked, unlinked.pk])
     assert keys == {linked.pk: "Student-42"}
+
+
+def test_linking_announces_the_link_after_commit(django_capture_on_commit_callbacks, make_user):
+    from rollbook.identity import api as identity_api
+    from rollbook.identity.signals import sso_link_saved
+
+    provider = identity_api.create_identity_provider("uni-sso", "University")
+    user = make_user()
+    received = []
+
+    def receiver(sender, link, **kwargs):
+        received.append(link)
+
+    sso_link_saved.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            identity_api.link_sso(provider, "S-001", user)
+        assert [(e.provider_slug, e.external_user_key, e.user_id) for e in received] == [("uni-sso", "S-001", user.pk)]
+        with django_capture_on_commit_callbacks(execute=True):
+            identity_api.link_sso(provider, "s-001", user)  # the same link again, any case: announced again
+        assert len(received) == 2
+    finally:
+        sso_link_saved.disconnect(receiver)

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import QuerySet
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey
 
 from rollbook.core.data import GLOBAL_SCOPE, ROLE_SCOPE_KINDS, SELF_SCOPE, Role, Scope, ScopeKind
 from rollbook.core.errors import InvalidInput
@@ -114,6 +116,11 @@ def normalise_scope(role: Role | str, scope: Scope) -> Scope:
             key = str(uuid.UUID(key))
         except ValueError:
             raise InvalidInput({"scope": [f"A {kind.value} scope key must be a UUID, not {key!r}."]}) from None
+    elif kind is ScopeKind.COURSE_RUN:
+        try:
+            key = str(CourseKey.from_string(key))
+        except InvalidKeyError:
+            raise InvalidInput({"scope": [f"A {kind.value} scope key must be a course key, not {key!r}."]}) from None
     else:
         key = normalise_key(key)
     if len(key) > _SCOPE_KEY_MAX_LENGTH:

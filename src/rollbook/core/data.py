@@ -14,6 +14,7 @@ class Role(StrEnum):
     ENTERPRISE_ADMIN = "enterprise_admin"
     ENTERPRISE_LEARNER = "enterprise_learner"
     LEARNER = "learner"
+    COURSE_STAFF = "course_staff"
 
 
 class ScopeKind(StrEnum):
@@ -24,6 +25,7 @@ class ScopeKind(StrEnum):
     PROGRAM = "program"  # key is the program UUID
     ENTERPRISE_CUSTOMER = "enterprise_customer"  # key is the customer UUID
     SELF = "self"  # key is "*": the holder's own records only (learners)
+    COURSE_RUN = "course_run"  # key is the course run's key, exactly as written (course keys are case-sensitive)
 
 
 # Which scope kinds each role may be granted with.
@@ -33,6 +35,7 @@ ROLE_SCOPE_KINDS: dict[Role, frozenset[ScopeKind]] = {
     Role.ENTERPRISE_ADMIN: frozenset({ScopeKind.ENTERPRISE_CUSTOMER}),
     Role.ENTERPRISE_LEARNER: frozenset({ScopeKind.ENTERPRISE_CUSTOMER}),
     Role.LEARNER: frozenset({ScopeKind.SELF}),
+    Role.COURSE_STAFF: frozenset({ScopeKind.COURSE_RUN}),
 }
 
 

@@ -40,6 +40,7 @@ from rollbook.identity.data import (
     TokenType,
 )
 from rollbook.identity.models import ApiClient, IdentityProvider, SsoLink, User
+from rollbook.identity.signals import SsoLinkSaved, sso_link_saved
 
 USERNAME_MAX_LENGTH = 150
 EMAIL_MAX_LENGTH = 254
@@ -452,19 +453,21 @@ def check_sso_link(provider: IdentityProvider | str, external_user_key: str, use
 def link_sso(provider: IdentityProvider | str, external_user_key: str, user: User) -> SsoLink:
     """Link ``user`` to ``external_user_key`` at ``provider`` (a provider or its slug); idempotent.
 
-    Returns the new or existing link. Raises as ``check_sso_link`` does.
+    Returns the new or existing link, and announces it with ``signals.sso_link_saved`` once the
+    transaction commits (also when the link already existed). Raises as ``check_sso_link`` does.
     """
     provider = _provider(provider)
-    existing = check_sso_link(provider, external_user_key, user)
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            link = SsoLink(provider=provider, external_user_key=_clean_external_key(external_user_key), user=user)
-            link.save()
-            return link
-    except IntegrityError:  # another writer linked the key or the user in the meantime
-        raise Conflict(f"The key {external_user_key!r} or this user was just linked at {provider.slug}.") from None
+    link = check_sso_link(provider, external_user_key, user)
+    if link is None:
+        try:
+            with transaction.atomic():
+                link = SsoLink(provider=provider, external_user_key=_clean_external_key(external_user_key), user=user)
+                link.save()
+        except IntegrityError:  # another writer linked the key or the user in the meantime
+            raise Conflict(f"The key {external_user_key!r} or this user was just linked at {provider.slug}.") from None
+    event = SsoLinkSaved(provider.slug, provider.organization_id, link.external_user_key, user.pk)
+    transaction.on_commit(lambda: sso_link_saved.send(sender=SsoLink, link=event))
+    return link
 
 
 def unlink_sso(

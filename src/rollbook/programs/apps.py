@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ProgramsConfig(AppConfig):
+    name = "rollbook.programs"
+    label = "programs"
+    verbose_name = "Programs and program enrollments"
