@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from simple_history.models import HistoricalRecords
+from simple_history.utils import bulk_create_with_history
 
+from rollbook.core.bulk import insert_with_history
 from rollbook.enrollments import api
 from rollbook.enrollments.data import EnrollRequest, EnrollStatus
 from rollbook.enrollments.models import CourseEnrollment
+from tests.core.test_bulk import FIXED_NOW, written_by
 
 
 def test_every_status_is_reported_in_request_order(make_users, run, closed_run, make_run):
@@ -99,6 +106,72 @@ def test_history_rows_are_written_for_creates_and_updates(make_users, run):
     )
 
 
+def test_results_describe_the_stored_enrollments(make_users, run):
+    users = make_users(4)
+    api.enroll(users[1], run.course_key, "audit")
+    api.unenroll(users[1], run.course_key)
+    api.enroll(users[2], run.course_key, "audit")
+    key = str(run.course_key)
+
+    results = api.bulk_enroll(
+        [
+            EnrollRequest(key, user_id=users[0].pk),
+            EnrollRequest(key, user_id=users[1].pk),
+            EnrollRequest(key, user_id=users[2].pk, mode="verified"),
+            EnrollRequest(key, user_id=users[3].pk, mode="audit"),
+        ]
+    )
+
+    assert [r.status for r in results] == [
+        EnrollStatus.ENROLLED,
+        EnrollStatus.REACTIVATED,
+        EnrollStatus.MODE_CHANGED,
+        EnrollStatus.ENROLLED,
+    ]
+    for result in results:
+        assert result.enrollment == api.get_enrollment_by_uuid(result.enrollment.uuid)
+    assert CourseEnrollment.objects.count() == 4
+
+
+def test_history_rows_name_the_user_of_the_request(make_users, run):
+    users = make_users(3)
+    actor = make_users(1)[0]
+    api.enroll(users[0], run.course_key, "audit")
+    api.unenroll(users[0], run.course_key)
+    last_before = CourseEnrollment.history.order_by("-history_id").values_list("history_id", flat=True).first()
+    request = RequestFactory().post("/api/enrollments/v1/bulk/")
+    request.user = actor
+    HistoricalRecords.context.request = request  # as simple-history's HistoryRequestMiddleware does
+    try:
+        api.bulk_enroll([EnrollRequest(str(run.course_key), user_id=user.pk) for user in users])
+    finally:
+        del HistoricalRecords.context.request
+
+    written = CourseEnrollment.history.filter(history_id__gt=last_before)
+    assert sorted(written.values_list("user_id", "history_type", "history_user_id")) == sorted(
+        [(users[0].pk, "~", actor.pk), (users[1].pk, "+", actor.pk), (users[2].pk, "+", actor.pk)]
+    )
+
+
+def test_enrollment_rows_are_stored_as_bulk_create_with_history_stores_them(make_users, make_run, monkeypatch):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: FIXED_NOW)
+    users, runs = make_users(3), [make_run(), make_run()]
+    rows = [
+        {"uuid": uuid.uuid4(), "user_id": user.pk, "course_run_id": run.pk, "mode": mode}
+        for user in users
+        for run, mode in zip(runs, ["audit", "verified"], strict=True)
+    ]
+
+    expected = written_by(
+        lambda: bulk_create_with_history([CourseEnrollment(**row) for row in rows], CourseEnrollment),
+        CourseEnrollment,
+    )
+    actual = written_by(lambda: insert_with_history(CourseEnrollment, rows, batch_size=4), CourseEnrollment)
+
+    assert len(expected["live"]) == len(expected["history"]) == 6
+    assert actual == expected
+
+
 def count_statements(requests) -> tuple[int, list]:
     with CaptureQueriesContext(connection) as captured:
         results = api.bulk_enroll(requests)
@@ -118,10 +191,10 @@ def test_statement_count_does_not_grow_with_rows(make_users, make_run):
     assert all(r.status == EnrollStatus.ENROLLED for r in small_results + large_results)
     assert CourseEnrollment.objects.count() == 301
     assert CourseEnrollment.history.count() == 301
-    # One batch either way: the only difference is the database's own per-statement parameter limit
-    # (SQLite splits a 300-row INSERT in a few statements).
-    assert small <= 10
-    assert large <= small + 6
+    # One batch either way, so the same statements: runs, modes, users, existing enrollments, the
+    # rows, their history rows, and a savepoint pair.
+    assert small <= 8
+    assert large == small
 
 
 def test_statement_count_grows_with_batches(make_users, make_run, settings, django_assert_max_num_queries):
@@ -129,14 +202,14 @@ def test_statement_count_grows_with_batches(make_users, make_run, settings, djan
     runs, users = [make_run() for _ in range(3)], make_users(100)
     requests = [EnrollRequest(str(r.course_key), user_id=u.pk) for u in users for r in runs]
     batches = 300 // 50
-    # per batch: users, existing enrollments, INSERT rows, INSERT history (SQLite may split the history INSERT);
-    # once: runs, modes, and a savepoint pair around the call
-    with django_assert_max_num_queries(5 * batches + 4):
+    # per batch: users (100 distinct ones: 2 batches), existing enrollments, then the rows (INSERT or
+    # UPDATE) and their history rows; once: runs, modes, and a savepoint pair around the call
+    with django_assert_max_num_queries(4 * batches + 4):
         results = api.bulk_enroll(requests)
     assert {r.status for r in results} == {EnrollStatus.ENROLLED}
 
     requests_again = [EnrollRequest(str(r.course_key), user_id=u.pk, mode="audit") for u in users for r in runs]
-    with django_assert_max_num_queries(5 * batches + 4):
+    with django_assert_max_num_queries(4 * batches + 4):
         results = api.bulk_enroll(requests_again)
     assert {r.status for r in results} == {EnrollStatus.MODE_CHANGED}
     assert set(CourseEnrollment.objects.values_list("mode", flat=True)) == {"audit"}
@@ -151,7 +224,7 @@ def test_the_call_is_all_or_nothing(make_users, run, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(api, "bulk_update_with_history", fail)
+    monkeypatch.setattr(api, "update_with_history", fail)
     with pytest.raises(RuntimeError):
         api.bulk_enroll([EnrollRequest(str(run.course_key), user_id=u.pk) for u in users])
 

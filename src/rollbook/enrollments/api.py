@@ -27,14 +27,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import DEFAULT_MODE
+from rollbook.core.bulk import insert_with_history, paused_gc, update_with_history
 from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.core.normalise import normalise_key
 from rollbook.enrollments.data import (
@@ -268,7 +269,7 @@ class _Candidate:
     index: int
     user_id: int
     username: str
-    run: Any
+    run_id: int
     course_key: str
     mode: str | None
 
@@ -284,8 +285,10 @@ def bulk_enroll(requests: Iterable[EnrollRequest], *, skip_access_checks: bool =
 
     Set-based: users, runs, modes and existing enrollments are read in one query per batch of
     ``settings.BULK_BATCH_SIZE`` (runs and modes in one query each), and rows and their history are
-    written in batches, so the statement count grows with batches, not rows. All or nothing: the
-    call runs in one transaction, and sends ``enrollments_changed`` once after it commits.
+    written in batches, so the statement count grows with batches, not rows. Every enrollment the
+    call creates or changes gets the call's timestamp as ``modified`` (and ``created``, for new ones).
+    All or nothing: the call runs in one transaction, and sends ``enrollments_changed`` once after it
+    commits.
     """
     requests = list(requests)
     batch_size = max(1, int(settings.BULK_BATCH_SIZE))
@@ -295,7 +298,7 @@ def bulk_enroll(requests: Iterable[EnrollRequest], *, skip_access_checks: bool =
     def report(index: int, status: EnrollStatus, message: str = "", enrollment: EnrollmentData | None = None):
         results[index] = BulkEnrollResult(requests[index], status, enrollment, message)
 
-    with transaction.atomic():
+    with transaction.atomic(), paused_gc():
         course_key_text: dict[str, str | None] = {}
         for request in requests:
             if request.course_key not in course_key_text:
@@ -307,7 +310,7 @@ def bulk_enroll(requests: Iterable[EnrollRequest], *, skip_access_checks: bool =
         enrollable_runs = {run.pk for run in runs.values() if skip_access_checks or catalog_api.is_enrollable(run, now)}
         users = _resolve_users(requests, batch_size)
 
-        resolved: list[tuple[int, tuple[int, str], Any, str]] = []
+        resolved: list[tuple[int, tuple[int, str], int, str]] = []
         for index, request in enumerate(requests):
             key_text = course_key_text[request.course_key]
             if key_text is None:
@@ -317,28 +320,27 @@ def bulk_enroll(requests: Iterable[EnrollRequest], *, skip_access_checks: bool =
             elif users[index] is None:
                 report(index, EnrollStatus.UNKNOWN_USER, f"No user matches {request.user_key!r}.")
             else:
-                resolved.append((index, users[index], runs[key_text], key_text))
+                resolved.append((index, users[index], runs[key_text].pk, key_text))
 
-        pair_counts = Counter((user[0], run.pk) for _index, user, run, _key_text in resolved)
+        pair_counts = Counter((user[0], run_id) for _index, user, run_id, _key_text in resolved)
         candidates: list[_Candidate] = []
-        for index, (user_id, username), run, key_text in resolved:
+        for index, (user_id, username), run_id, key_text in resolved:
             mode = requests[index].mode
-            if pair_counts[(user_id, run.pk)] > 1:
+            if pair_counts[(user_id, run_id)] > 1:
                 report(index, EnrollStatus.DUPLICATED, "This user and course run appear more than once in the request.")
-            elif mode is not None and mode not in offered_by_run[run.pk]:
-                report(index, EnrollStatus.INVALID_MODE, _mode_message(mode, run, offered_by_run[run.pk]))
+            elif mode is not None and mode not in offered_by_run[run_id]:
+                report(index, EnrollStatus.INVALID_MODE, _mode_message(mode, runs[key_text], offered_by_run[run_id]))
             else:
-                candidates.append(_Candidate(index, user_id, username, run, key_text, mode))
+                candidates.append(_Candidate(index, user_id, username, run_id, key_text, mode))
 
-        to_create: list[tuple[_Candidate, CourseEnrollment]] = []
+        to_create: list[tuple[_Candidate, dict[str, Any]]] = []
         to_update: list[tuple[_Candidate, CourseEnrollment, ChangeKind, str]] = []
         for start in range(0, len(candidates), batch_size):
             batch = candidates[start : start + batch_size]
             existing = _existing_enrollments(batch)
             for candidate in batch:
-                run, wanted_mode = candidate.run, candidate.mode
-                offered = offered_by_run[run.pk]
-                enrollment = existing.get((candidate.user_id, run.pk))
+                run_id, wanted_mode = candidate.run_id, candidate.mode
+                enrollment = existing.get((candidate.user_id, run_id))
                 if enrollment is not None and enrollment.is_active:
                     if wanted_mode is None or wanted_mode == enrollment.mode:
                         data = _data(enrollment, candidate.username, candidate.course_key)
@@ -347,48 +349,58 @@ def bulk_enroll(requests: Iterable[EnrollRequest], *, skip_access_checks: bool =
                     to_update.append((candidate, enrollment, ChangeKind.MODE_CHANGED, enrollment.mode))
                     enrollment.mode = wanted_mode
                     enrollment.modified = now
-                elif run.pk not in enrollable_runs:
-                    report(candidate.index, EnrollStatus.NOT_ENROLLABLE, f"Enrollment in {run.course_key} is closed.")
+                elif run_id not in enrollable_runs:
+                    report(
+                        candidate.index, EnrollStatus.NOT_ENROLLABLE, f"Enrollment in {candidate.course_key} is closed."
+                    )
                 elif enrollment is None:
-                    mode = wanted_mode or default_mode_by_run[run.pk]
-                    new = CourseEnrollment(user_id=candidate.user_id, course_run_id=run.pk, mode=mode, is_active=True)
-                    to_create.append((candidate, new))
+                    row = {
+                        "uuid": uuid.uuid4(),
+                        "user_id": candidate.user_id,
+                        "course_run_id": run_id,
+                        "mode": wanted_mode or default_mode_by_run[run_id],
+                        "is_active": True,
+                        "created": now,
+                        "modified": now,
+                    }
+                    to_create.append((candidate, row))
                 else:
                     to_update.append((candidate, enrollment, ChangeKind.REACTIVATED, enrollment.mode))
                     if wanted_mode is not None:
                         enrollment.mode = wanted_mode
-                    elif enrollment.mode not in offered:
-                        enrollment.mode = default_mode_by_run[run.pk]
+                    elif enrollment.mode not in offered_by_run[run_id]:
+                        enrollment.mode = default_mode_by_run[run_id]
                     enrollment.is_active = True
                     enrollment.modified = now
 
         changes: list[EnrollmentChange] = []
-        for start in range(0, len(to_create), batch_size):
-            batch = to_create[start : start + batch_size]
-            bulk_create_with_history(
-                [enrollment for _candidate, enrollment in batch],
-                CourseEnrollment,
-                batch_size=batch_size,
-                default_date=now,
+        insert_with_history(
+            CourseEnrollment, [row for _candidate, row in to_create], history_date=now, batch_size=batch_size
+        )
+        for candidate, row in to_create:
+            data = EnrollmentData(
+                uuid=row["uuid"],
+                user_id=candidate.user_id,
+                username=candidate.username,
+                course_key=candidate.course_key,
+                mode=row["mode"],
+                is_active=True,
+                created=now,
+                modified=now,
             )
-            for candidate, enrollment in batch:
-                data = _data(enrollment, candidate.username, candidate.course_key)
-                report(candidate.index, EnrollStatus.ENROLLED, enrollment=data)
-                changes.append(_change(ChangeKind.CREATED, data, old_mode=None))
-        for start in range(0, len(to_update), batch_size):
-            batch = to_update[start : start + batch_size]
-            bulk_update_with_history(
-                [enrollment for _candidate, enrollment, _kind, _old in batch],
-                CourseEnrollment,
-                _UPDATED_FIELDS,
-                batch_size=batch_size,
-                default_date=now,
-            )
-            for candidate, enrollment, kind, old_mode in batch:
-                data = _data(enrollment, candidate.username, candidate.course_key)
-                status = EnrollStatus.MODE_CHANGED if kind == ChangeKind.MODE_CHANGED else EnrollStatus.REACTIVATED
-                report(candidate.index, status, enrollment=data)
-                changes.append(_change(kind, data, old_mode=old_mode))
+            report(candidate.index, EnrollStatus.ENROLLED, enrollment=data)
+            changes.append(_change(ChangeKind.CREATED, data, old_mode=None))
+        update_with_history(
+            [enrollment for _candidate, enrollment, _kind, _old in to_update],
+            _UPDATED_FIELDS,
+            history_date=now,
+            batch_size=batch_size,
+        )
+        for candidate, enrollment, kind, old_mode in to_update:
+            data = _data(enrollment, candidate.username, candidate.course_key)
+            status = EnrollStatus.MODE_CHANGED if kind == ChangeKind.MODE_CHANGED else EnrollStatus.REACTIVATED
+            report(candidate.index, status, enrollment=data)
+            changes.append(_change(kind, data, old_mode=old_mode))
         _announce(changes)
     return results  # type: ignore[return-value]  # every index was reported above
 
@@ -402,7 +414,7 @@ def bulk_unenroll(enrollment_uuids: Iterable[uuid.UUID | str]) -> int:
     batch_size = max(1, int(settings.BULK_BATCH_SIZE))
     now = timezone.now()
     changes: list[EnrollmentChange] = []
-    with transaction.atomic():
+    with transaction.atomic(), paused_gc():
         for start in range(0, len(wanted), batch_size):
             batch = list(
                 enrollments_queryset()
@@ -412,10 +424,7 @@ def bulk_unenroll(enrollment_uuids: Iterable[uuid.UUID | str]) -> int:
             for enrollment in batch:
                 enrollment.is_active = False
                 enrollment.modified = now
-            if batch:
-                bulk_update_with_history(
-                    batch, CourseEnrollment, _UPDATED_FIELDS, batch_size=batch_size, default_date=now
-                )
+            update_with_history(batch, _UPDATED_FIELDS, history_date=now, batch_size=batch_size)
             changes.extend(
                 _change(ChangeKind.DEACTIVATED, enrollment_data(enrollment), old_mode=enrollment.mode)
                 for enrollment in batch
@@ -620,15 +629,22 @@ def _user_lookup(request: EnrollRequest) -> tuple[str, Any]:
 
 
 def _existing_enrollments(batch: Sequence[_Candidate]) -> dict[tuple[int, int], CourseEnrollment]:
-    """The enrollments of the batch's (user, run) pairs, in one query (one OR term per run)."""
+    """The enrollments of the batch's (user, run) pairs, locked, in one query (one OR term per run)."""
     users_by_run: dict[int, set[int]] = defaultdict(set)
     for candidate in batch:
-        users_by_run[candidate.run.pk].add(candidate.user_id)
+        users_by_run[candidate.run_id].add(candidate.user_id)
     if not users_by_run:
         return {}
-    condition = Q()
+    # Written as SQL rather than Q(course_run_id=..., user_id__in=...): Django prepares each key of a
+    # foreign-key __in lookup one by one, which took longer than running the query. The keys are ints.
+    run_column, user_column = (
+        connection.ops.quote_name(CourseEnrollment._meta.get_field(name).column) for name in ("course_run", "user")
+    )
+    terms, params = [], []
     for run_id, user_ids in users_by_run.items():
-        condition |= Q(course_run_id=run_id, user_id__in=sorted(user_ids))
+        terms.append(f"({run_column} = %s AND {user_column} IN ({', '.join(['%s'] * len(user_ids))}))")
+        params.extend([int(run_id), *sorted(int(user_id) for user_id in user_ids)])
+    condition = RawSQL(" OR ".join(terms), params, output_field=BooleanField())
     return {
         (enrollment.user_id, enrollment.course_run_id): enrollment
         for enrollment in CourseEnrollment.objects.select_for_update().filter(condition)
