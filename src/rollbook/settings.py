@@ -196,9 +196,15 @@ ORGANIZATIONS_AUTOCREATE = env_bool("ORGANIZATIONS_AUTOCREATE", True)
 BULK_BATCH_SIZE = env_int("BULK_BATCH_SIZE", 1000)
 BULK_MAX_ITEMS = env_int("BULK_MAX_ITEMS", 10000)
 
+# --- Programs -----------------------------------------------------------------------------------
+PROGRAM_WRITE_MAX_RECORDS = env_int("PROGRAM_WRITE_MAX_RECORDS", 100_000)
+PROGRAM_UPLOAD_MAX_BYTES = env_int("PROGRAM_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+
 # --- Celery -------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("BROKER_URL", "")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+_BROKER_URL = env_str("BROKER_URL", "")
+# Without a broker, tasks run in-process; "memory://" keeps Celery from reaching for a default AMQP server.
+CELERY_BROKER_URL = _BROKER_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not _BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("RESULT_BACKEND", "")
 CELERY_TASK_ACKS_LATE = True

@@ -1,0 +1,201 @@
+"""The Master's track: putting linked program students into the ``masters`` mode of their program's runs.
+
+Public through ``rollbook.programs.api``. Set-based: existing enrollments are read in one query per batch,
+and enrollments are made, converted and deactivated through ``enrollments.api.bulk_enroll`` and
+``bulk_unenroll`` (a handful of statements per batch, whatever the number of learners).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from rollbook.catalog import api as catalog_api
+from rollbook.catalog.data import AUDIT_MODES, ModeSlug
+from rollbook.enrollments import api as enrollments_api
+from rollbook.enrollments.data import EnrollRequest
+from rollbook.programs.data import (
+    PROGRAM_COURSE_ENROLLMENT_STATUSES,
+    MastersOutcome,
+    MastersResult,
+    ProgramCourseEnrollmentStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+MASTERS = ModeSlug.MASTERS.value
+
+
+def _batch_size() -> int:
+    return max(1, int(settings.BULK_BATCH_SIZE))
+
+
+def existing_course_enrollments(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """``{(user_id, run_id): {"id", "uuid", "mode", "is_active"}}`` for the enrollments of these pairs that exist.
+
+    One query per ``settings.BULK_BATCH_SIZE`` pairs.
+    """
+    wanted = list(dict.fromkeys(pairs))
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    batch_size = _batch_size()
+    for start in range(0, len(wanted), batch_size):
+        users_by_run: dict[int, set[int]] = defaultdict(set)
+        for user_id, run_id in wanted[start : start + batch_size]:
+            users_by_run[run_id].add(user_id)
+        condition = Q()
+        for run_id, user_ids in users_by_run.items():
+            condition |= Q(course_run_id=run_id, user_id__in=sorted(user_ids))
+        rows = (
+            enrollments_api.enrollments_queryset()
+            .filter(condition)
+            .values_list("pk", "uuid", "user_id", "course_run_id", "mode", "is_active")
+        )
+        for pk, uuid, user_id, run_id, mode, is_active in rows:
+            found[(user_id, run_id)] = {"id": pk, "uuid": uuid, "mode": mode, "is_active": is_active}
+    return found
+
+
+def course_enrollment_ids_by_uuid(uuids: Iterable[Any]) -> dict[str, int]:
+    """``{str(uuid): primary key}`` of these course enrollments, one query per batch."""
+    wanted = [str(value) for value in dict.fromkeys(uuids)]
+    found: dict[str, int] = {}
+    batch_size = _batch_size()
+    for start in range(0, len(wanted), batch_size):
+        rows = enrollments_api.enrollments_queryset().filter(uuid__in=wanted[start : start + batch_size])
+        found.update((str(uuid), pk) for uuid, pk in rows.values_list("uuid", "pk"))
+    return found
+
+
+def enroll_in_masters_track(
+    items: Sequence[tuple[int, Any, str]], *, dry_run: bool = False
+) -> dict[tuple[int, int], MastersResult]:
+    """Make each learner's enrollment in the run fit a program-course status, in the Master's track.
+
+    ``items`` are ``(user_id, course run, program-course status)``; the status is ``active`` or
+    ``inactive`` (ValueError otherwise, or when one (user, run) pair comes twice with different statuses).
+    Returns ``{(user_id, run_id): MastersResult}``, the result's ``course_enrollment_id`` being the row to
+    store in ``ProgramCourseEnrollment.course_enrollment``. Per item:
+
+    - an active enrollment in ``masters``: ``unchanged`` for ``active``; deactivated for ``inactive``
+      → ``deactivated``;
+    - an active ``audit`` or ``honor`` enrollment: moved to masters → ``converted`` (then deactivated for
+      ``inactive`` → ``deactivated``);
+    - an active enrollment in any other mode (verified, professional...): left as it is and logged as an
+      error → ``left-alone:<mode>`` (the enrollment is still returned, for linking);
+    - no active enrollment and ``active``: enrolled (or reactivated) in masters without access checks
+      (enrollment windows do not apply) → ``enrolled``;
+    - no active enrollment and ``inactive``: nothing to do → ``unchanged`` (the inactive enrollment, if
+      there is one, is returned, else None);
+    - when the run does not offer a masters mode, or the enrollment cannot be made, → ``failed:<reason>``
+      with the reason bulk_enroll gave (e.g. ``failed:invalid_mode``) and nothing changed for that item.
+
+    With ``dry_run`` nothing is written and the outcomes are what would happen (a new enrollment's id is
+    then None). Set-based: one read per batch of ``settings.BULK_BATCH_SIZE`` items plus at most one
+    ``bulk_enroll`` and one ``bulk_unenroll`` call for the whole list; all in one transaction.
+    """
+    wanted: dict[tuple[int, int], tuple[Any, str]] = {}
+    for user_id, run, status in items:
+        if status not in PROGRAM_COURSE_ENROLLMENT_STATUSES:
+            raise ValueError(f"{status!r} is not a program-course enrollment status.")
+        pair = (int(user_id), run.pk)
+        if pair in wanted and wanted[pair][1] != status:
+            raise ValueError(f"User {user_id} and run {run.course_key} are given twice with different statuses.")
+        wanted[pair] = (run, status)
+    if not wanted:
+        return {}
+
+    existing = existing_course_enrollments(wanted)
+    offered = catalog_api.mode_slugs_by_run({run.pk for run, _status in wanted.values()})
+    results: dict[tuple[int, int], MastersResult] = {}
+    to_enroll: list[tuple[tuple[int, int], EnrollRequest, str]] = []  # (pair, request, outcome)
+    to_deactivate: set[tuple[int, int]] = set()
+
+    for pair, (run, status) in wanted.items():
+        user_id, _run_id = pair
+        inactive = status == ProgramCourseEnrollmentStatus.INACTIVE
+        enrollment = existing.get(pair)
+        masters_offered = MASTERS in offered.get(run.pk, ())
+        if enrollment is not None and enrollment["is_active"]:
+            mode = enrollment["mode"]
+            if mode == MASTERS:
+                if inactive:
+                    to_deactivate.add(pair)
+                results[pair] = _result(
+                    MastersOutcome.DEACTIVATED if inactive else MastersOutcome.UNCHANGED, enrollment, not inactive
+                )
+            elif mode in AUDIT_MODES:
+                if not masters_offered:
+                    results[pair] = _failed(run, user_id, "invalid_mode")
+                    continue
+                outcome = MastersOutcome.DEACTIVATED if inactive else MastersOutcome.CONVERTED
+                to_enroll.append((pair, EnrollRequest(str(run.course_key), user_id=user_id, mode=MASTERS), outcome))
+                if inactive:
+                    to_deactivate.add(pair)
+                logger.info("Converting the %s enrollment of user %s in %s to masters.", mode, user_id, run.course_key)
+                results[pair] = MastersResult(outcome, enrollment["id"], MASTERS, not inactive)
+            else:
+                logger.error(
+                    "Cannot move the %s enrollment of user %s in %s to the Master's track; left as it is.",
+                    mode,
+                    user_id,
+                    run.course_key,
+                )
+                results[pair] = MastersResult(
+                    f"{MastersOutcome.LEFT_ALONE}:{mode}", enrollment["id"], mode, enrollment["is_active"]
+                )
+        elif inactive:
+            results[pair] = (
+                _result(MastersOutcome.UNCHANGED, enrollment, False)
+                if enrollment is not None
+                else MastersResult(MastersOutcome.UNCHANGED, None)
+            )
+        elif not masters_offered:
+            results[pair] = _failed(run, user_id, "invalid_mode")
+        else:
+            to_enroll.append(
+                (pair, EnrollRequest(str(run.course_key), user_id=user_id, mode=MASTERS), MastersOutcome.ENROLLED)
+            )
+            results[pair] = MastersResult(
+                MastersOutcome.ENROLLED, None if enrollment is None else enrollment["id"], MASTERS, True
+            )
+
+    if dry_run:
+        return results
+
+    with transaction.atomic():
+        new_uuids: dict[tuple[int, int], str] = {}
+        if to_enroll:
+            outcomes = enrollments_api.bulk_enroll(
+                [request for _pair, request, _o in to_enroll], skip_access_checks=True
+            )
+            for (pair, _request, _outcome), enrolled in zip(to_enroll, outcomes, strict=True):
+                if enrolled.status.is_success:
+                    if results[pair].course_enrollment_id is None:
+                        new_uuids[pair] = str(enrolled.enrollment.uuid)
+                else:
+                    run = wanted[pair][0]
+                    results[pair] = _failed(run, pair[0], enrolled.status.value)
+                    to_deactivate.discard(pair)
+        if new_uuids:
+            ids = course_enrollment_ids_by_uuid(new_uuids.values())
+            for pair, uuid in new_uuids.items():
+                old = results[pair]
+                results[pair] = MastersResult(old.outcome, ids[uuid], old.mode, old.is_active)
+        if to_deactivate:
+            enrollments_api.bulk_unenroll(existing[pair]["uuid"] for pair in to_deactivate)
+    return results
+
+
+def _result(outcome: str, enrollment: dict[str, Any], is_active: bool) -> MastersResult:
+    return MastersResult(outcome, enrollment["id"], enrollment["mode"], is_active)
+
+
+def _failed(run: Any, user_id: int, reason: str) -> MastersResult:
+    logger.error("Could not enroll user %s in the Master's track of %s: %s.", user_id, run.course_key, reason)
+    return MastersResult(f"{MastersOutcome.FAILED}:{reason}", None)
