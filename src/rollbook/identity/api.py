@@ -23,6 +23,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import IntegrityError, models, transaction
+from django.utils.crypto import salted_hmac
 
 from rollbook.core import api as core_api
 from rollbook.core.auth import IssuedToken, issue_token
@@ -40,7 +41,7 @@ from rollbook.identity.data import (
     TokenType,
 )
 from rollbook.identity.models import ApiClient, IdentityProvider, SsoLink, User
-from rollbook.identity.signals import SsoLinkSaved, sso_link_saved
+from rollbook.identity.signals import SsoLinkSaved, sso_link_saved, user_retiring
 
 USERNAME_MAX_LENGTH = 150
 EMAIL_MAX_LENGTH = 254
@@ -752,3 +753,44 @@ def issue_client_token(client: ApiClient, token_type: TokenType | str = TokenTyp
         choices = ", ".join(t.value for t in TokenType)
         raise InvalidInput({"token_type": [f"Unknown token type {token_type!r}; use one of {choices}."]}) from None
     return issue_token(client.user, client_id=client.client_id, scopes=list(TOKEN_SCOPES), token_type=kind.label)
+
+
+# --- account retirement ---------------------------------------------------------------------------
+
+RETIRED_PREFIX = "retired_user_"
+RETIRED_EMAIL_DOMAIN = "retired.invalid"
+
+
+def retire_user(user: User) -> str:
+    """Retire an account for good: its personal data is replaced everywhere Rollbook keeps it.
+
+    In one transaction: ``identity.signals.user_retiring`` lets every app replace what it keeps (programs
+    replace the user's student keys); then the user's SSO links are removed with their external keys
+    replaced in every history row; finally username and email become ``retired_user_<token>`` (email at
+    ``retired.invalid``), names are blanked, the password made unusable and the account deactivated, in
+    the live row and in every history row. The token is an HMAC of the user's uuid keyed from SECRET_KEY.
+    Enrollments and other records stay, tied to the retired account. Returns the retired username.
+    Idempotent; raises InvalidInput for a service account (deactivate its API client instead).
+    """
+    if user.is_service_account:
+        raise InvalidInput({"user": ["A service account is not retired; deactivate its API client instead."]})
+    token = salted_hmac("rollbook.identity.retire_user", str(user.uuid)).hexdigest()[:20]
+    username = f"{RETIRED_PREFIX}{token}"
+    email = f"{username}@{RETIRED_EMAIL_DOMAIN}"
+    with transaction.atomic():
+        user_retiring.send(sender=User, user_id=user.pk)
+        links = SsoLink.objects.filter(user=user)
+        links.update(external_user_key=username, external_user_key_normalized=username)
+        for link in links:  # few per user; each deletion leaves a "-" history row, already anonymous
+            link.delete()
+        SsoLink.history.filter(user_id=user.pk).update(
+            external_user_key=username, external_user_key_normalized=username
+        )
+        user.username, user.email, user.first_name, user.last_name = username, email, "", ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.save()
+        User.history.filter(id=user.pk).update(
+            username=username, email=email, email_normalized=normalise_key(email), first_name="", last_name=""
+        )
+    return username

@@ -20,3 +20,9 @@ class SsoLinkSaved:
     organization_id: int | None
     external_user_key: str
     user_id: int
+
+
+# Sent by ``identity.api.retire_user`` INSIDE its transaction, before the account's own data is
+# replaced, with ``user_id``: each app replaces the personal data it keeps for that user, in live and
+# history rows, so that retirement is all or nothing. A receiver that raises aborts the retirement.
+user_retiring = Signal()

@@ -2,7 +2,11 @@
 
 - ``identity.signals.sso_link_saved`` → ``linking.link_waiting_enrollments``: saving (creating or
   confirming) an SSO link ``provider:key`` links the waiting program enrollments of that key
-  (the realization). Connected by ``ProgramsConfig.ready()``.
+  (the realization).
+- ``identity.signals.user_retiring`` → ``retention.retire_external_keys``: retiring an account replaces
+  its student keys in live and history rows, inside the retirement's transaction.
+
+Connected by ``ProgramsConfig.ready()``.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rollbook.identity.signals import SsoLinkSaved, sso_link_saved
+from rollbook.identity.signals import SsoLinkSaved, sso_link_saved, user_retiring
 from rollbook.programs.linking import link_waiting_enrollments
+from rollbook.programs.retention import retire_external_keys
 
 logger = logging.getLogger(__name__)
 
 REALIZATION_DISPATCH_UID = "rollbook.programs.realize_waiting_enrollments"
+RETIREMENT_DISPATCH_UID = "rollbook.programs.retire_student_keys"
 
 
 def realize_waiting_enrollments(sender: Any, link: SsoLinkSaved, **kwargs: Any) -> None:
@@ -35,6 +41,12 @@ def realize_waiting_enrollments(sender: Any, link: SsoLinkSaved, **kwargs: Any) 
         )
 
 
+def retire_student_keys(sender: Any, user_id: int, **kwargs: Any) -> None:
+    """Receiver of ``user_retiring``: replace the retiring account's student keys (errors abort the retirement)."""
+    retire_external_keys(user_id)
+
+
 def connect() -> None:
     """Subscribe this app's receivers (idempotent)."""
     sso_link_saved.connect(realize_waiting_enrollments, dispatch_uid=REALIZATION_DISPATCH_UID)
+    user_retiring.connect(retire_student_keys, dispatch_uid=RETIREMENT_DISPATCH_UID)
