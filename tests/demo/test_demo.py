@@ -8,6 +8,7 @@ from rollbook.catalog.models import CatalogCourse, CourseRun, Organization
 from rollbook.demo.loader import load_demo
 from rollbook.enrollments.models import CourseEnrollment
 from rollbook.identity.models import User
+from rollbook.programs.models import ProgramEnrollment
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def data_dir(tmp_path, settings):
 
 @pytest.mark.django_db
 def test_demo_is_realistic_and_loads_once(data_dir):
-    first = load_demo(learners=40)
+    first = load_demo(learners=120)
     assert first.created
     now = timezone.now()
     runs = CourseRun.objects.all()
@@ -29,12 +30,17 @@ def test_demo_is_realistic_and_loads_once(data_dir):
     assert runs.filter(start__lte=now, end__gt=now).exists(), "no current runs"
     assert runs.filter(start__gt=now + timedelta(days=1)).exists(), "no future runs"
     assert all(run.modes.exists() for run in runs)
-    assert User.objects.filter(is_service_account=False, is_superuser=False).count() == 40
+    assert User.objects.filter(is_service_account=False, is_superuser=False).count() == 120
     enrollments = CourseEnrollment.objects.count()
-    assert enrollments >= 40
+    assert enrollments >= 120
     assert CourseEnrollment.objects.filter(is_active=False).exists()
+    program_enrollments = ProgramEnrollment.objects.all()
+    assert program_enrollments.count() == 80
+    assert program_enrollments.filter(user__isnull=False).exists(), "no student linked through SSO"
+    assert program_enrollments.filter(user__isnull=True).exists(), "no student waiting to be linked"
+    assert CourseEnrollment.objects.filter(mode="masters").exists()
 
-    again = load_demo(learners=40)
+    again = load_demo(learners=120)
     assert not again.created
     assert CourseRun.objects.count() == 60
     assert CourseEnrollment.objects.count() == enrollments

@@ -27,6 +27,7 @@ from rollbook.core.errors import NotFound
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollRequest
 from rollbook.identity import api as identity_api
+from rollbook.programs import api as programs_api
 
 SEED = 20261122
 OPERATOR_USERNAME = "operator"
@@ -74,6 +75,11 @@ COURSES = [
     ("AsterHealth", "ZH101", "公共卫生导论", "zh-cn", "self"),
     ("AsterHealth", "ENV230", "Climate Change and Health", "en", "instructor"),
 ]
+
+# Northlake's online Master's degree: its courses also sell the masters track.
+PROGRAM_TITLE = "Master of Science in Data Science (online)"
+PROGRAM_COURSES = ("CS150", "CS210", "STAT110", "MATH221")
+PROGRAM_STUDENTS = 80
 
 FIRST_NAMES = (
     "Amara Ben Chloe Dario Elena Farid Grace Hiro Ines Jonas Kavya Liam Maya Noah Olga Pablo Quinn Rosa "
@@ -149,6 +155,8 @@ def _catalog_rows(now: datetime, rng: random.Random) -> list[dict[str, str]]:
                 modes = f"professional:{price * 3}"
             else:
                 modes = f"audit:0;verified:{price}@{when['upgrade_deadline'].isoformat()}"
+            if org == "NorthlakeU" and code in PROGRAM_COURSES:
+                modes += ";masters:0"
             rows.append(
                 {
                     "course_key": f"course-v1:{org}+{code}+{run_code}",
@@ -295,9 +303,41 @@ def _load_everything(rng: random.Random, now: datetime, learner_count: int) -> N
     ]
     if retry:
         enrollments_api.bulk_enroll(retry, skip_access_checks=True)
+    _load_program(rows, now)
+
     # about one enrollment in fifteen was later dropped by its learner
     by_id = {user.pk: user for user in learners}
     for request in requests[::15]:
         user = by_id[request.user_id]
         if enrollments_api.is_enrolled(user, request.course_key):
             enrollments_api.unenroll(user, request.course_key)
+
+
+def _load_program(catalog_rows: list[dict[str, str]], now: datetime) -> None:
+    """Northlake's Master's program: 80 students by student key (every fourth one already linked through
+    ``northlake-sso``), enrolled in the running or next run of each program course."""
+    program = programs_api.create_program(PROGRAM_TITLE, organizations=["NorthlakeU"])
+    programs_api.create_curriculum(
+        program, name="2026 curriculum", catalog_course_keys=[f"catalog-course:NorthlakeU:{c}" for c in PROGRAM_COURSES]
+    )
+    keys = [f"NLU{100000 + index}" for index in range(PROGRAM_STUDENTS)]
+    statuses = ["enrolled"] * 70 + ["pending"] * 6 + ["suspended", "canceled", "ended", "ended"]
+    programs_api.write_program_enrollments(
+        program,
+        [programs_api.ProgramEnrollmentRequest(key, status) for key, status in zip(keys, statuses, strict=True)],
+        create=True,
+        update=False,
+    )
+    for code in PROGRAM_COURSES:
+        runs = sorted(
+            (row for row in catalog_rows if row["course_key"].startswith(f"course-v1:NorthlakeU+{code}+")),
+            key=lambda row: row["start"],
+        )
+        running = next((row for row in runs if datetime.fromisoformat(row["end"]) > now), runs[-1])
+        programs_api.write_program_course_enrollments(
+            program,
+            running["course_key"],
+            [programs_api.ProgramCourseEnrollmentRequest(key, "active") for key in keys[:70]],
+            create=True,
+            update=False,
+        )

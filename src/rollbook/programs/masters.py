@@ -113,6 +113,8 @@ def enroll_in_masters_track(
     existing = existing_course_enrollments(wanted)
     offered = catalog_api.mode_slugs_by_run({run.pk for run, _status in wanted.values()})
     results: dict[tuple[int, int], MastersResult] = {}
+    converted = 0
+    left_alone: list[str] = []
     to_enroll: list[tuple[tuple[int, int], EnrollRequest, str]] = []  # (pair, request, outcome)
     to_deactivate: set[tuple[int, int]] = set()
 
@@ -137,15 +139,10 @@ def enroll_in_masters_track(
                 to_enroll.append((pair, EnrollRequest(str(run.course_key), user_id=user_id, mode=MASTERS), outcome))
                 if inactive:
                     to_deactivate.add(pair)
-                logger.info("Converting the %s enrollment of user %s in %s to masters.", mode, user_id, run.course_key)
+                converted += 1
                 results[pair] = MastersResult(outcome, enrollment["id"], MASTERS, not inactive)
             else:
-                logger.error(
-                    "Cannot move the %s enrollment of user %s in %s to the Master's track; left as it is.",
-                    mode,
-                    user_id,
-                    run.course_key,
-                )
+                left_alone.append(f"user {user_id} ({mode}) in {run.course_key}")
                 results[pair] = MastersResult(
                     f"{MastersOutcome.LEFT_ALONE}:{mode}", enrollment["id"], mode, enrollment["is_active"]
                 )
@@ -165,6 +162,15 @@ def enroll_in_masters_track(
                 MastersOutcome.ENROLLED, None if enrollment is None else enrollment["id"], MASTERS, True
             )
 
+    # one line per call, not per row: bulk calls carry tens of thousands of rows
+    if converted:
+        logger.info("Moving %d audit or honor enrollments to the Master's track.", converted)
+    if left_alone:
+        logger.warning(
+            "%d enrollments in another paid mode cannot move to the Master's track and are left as they are, e.g. %s.",
+            len(left_alone),
+            "; ".join(left_alone[:5]),
+        )
     if dry_run:
         return results
 
