@@ -55,6 +55,21 @@ def _program(program: Program | str | uuid_module.UUID) -> Program:
     return program if isinstance(program, Program) else get_program(program)
 
 
+def _new_uuid(model, value, errors: dict[str, list[str]], what: str):
+    """Parse the uuid a caller chose for a new ``model`` row (None when not chosen); a malformed or taken one is
+    recorded in ``errors``."""
+    if value is None:
+        return None
+    try:
+        parsed = parse_uuid(value)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+        return None
+    if model.objects.filter(uuid=parsed).exists():
+        errors["uuid"] = [f"A {what} with the uuid {parsed} exists already."]
+    return parsed
+
+
 def create_program(
     title: str,
     *,
@@ -89,15 +104,7 @@ def create_program(
             if org in orgs:
                 errors.setdefault("organizations", []).append(f"{org.short_name} is named more than once.")
             orgs.append(org)
-    program_uuid = None
-    if uuid is not None:
-        try:
-            program_uuid = parse_uuid(uuid)
-        except InvalidInput as exc:
-            errors.update(exc.errors)
-        else:
-            if Program.objects.filter(uuid=program_uuid).exists():
-                errors["uuid"] = [f"A program with the uuid {program_uuid} exists already."]
+    program_uuid = _new_uuid(Program, uuid, errors, "program")
     if errors:
         raise InvalidInput(errors)
     try:
@@ -152,15 +159,7 @@ def create_curriculum(
         if course in courses:
             errors.setdefault("catalog_course_keys", []).append(f"{key} is named more than once.")
         courses.append(course)
-    curriculum_uuid = None
-    if uuid is not None:
-        try:
-            curriculum_uuid = parse_uuid(uuid)
-        except InvalidInput as exc:
-            errors.update(exc.errors)
-        else:
-            if Curriculum.objects.filter(uuid=curriculum_uuid).exists():
-                errors["uuid"] = [f"A curriculum with the uuid {curriculum_uuid} exists already."]
+    curriculum_uuid = _new_uuid(Curriculum, uuid, errors, "curriculum")
     if errors:
         raise InvalidInput(errors)
     try:
