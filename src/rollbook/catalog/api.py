@@ -67,6 +67,7 @@ from rollbook.catalog.rules import (
     parse_course_key,
     parse_mode_specs,
 )
+from rollbook.core.bulk import batches
 from rollbook.core.errors import Conflict, InvalidInput
 from rollbook.core.normalise import normalise_key
 
@@ -286,7 +287,7 @@ def set_organizations_active(organizations: Iterable[Organization | str], *, act
     names = {normalise_key(o.short_name if isinstance(o, Organization) else o) for o in organizations}
     changed = [
         org
-        for name_batch in rules.chunks(sorted(names))
+        for name_batch in batches(sorted(names))
         for org in Organization.objects.filter(short_name_normalized__in=name_batch)
         if org.active != active
     ]
@@ -799,7 +800,7 @@ def set_runs_marketable(course_keys: Iterable[str | CourseKey], *, marketable: b
     now = timezone.now()
     changed = [
         run
-        for key_batch in rules.chunks(keys)
+        for key_batch in batches(keys)
         for run in CourseRun.objects.filter(course_key__in=key_batch)
         if run.marketable != marketable
     ]

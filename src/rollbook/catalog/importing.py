@@ -32,6 +32,7 @@ from rollbook.catalog.data import (
     RowResult,
 )
 from rollbook.catalog.models import CatalogCourse, CourseMode, CourseRun, Organization, UntrackedCourseMode
+from rollbook.core.bulk import batches
 from rollbook.core.errors import InvalidInput
 from rollbook.core.normalise import normalise_key
 
@@ -418,7 +419,7 @@ def _delete_modes_with_history(modes: list[CourseMode], *, user: AbstractBaseUse
         for mode in modes
     ]
     history_model.objects.bulk_create(history_rows, batch_size=settings.BULK_BATCH_SIZE)
-    for id_batch in rules.chunks([mode.pk for mode in modes]):
+    for id_batch in batches([mode.pk for mode in modes]):
         UntrackedCourseMode.objects.filter(pk__in=id_batch).delete()
 
 
@@ -483,7 +484,7 @@ def import_catalog_rows(
     orgs: dict[str, Organization] = {}
     courses: dict[tuple[str, str], CatalogCourse] = {}
     new_course_codes: dict[tuple[str, str], str] = {}
-    for batch in rules.chunks(plans):
+    for batch in batches(plans):
         _load_existing(batch, orgs, courses)
         for plan in batch:
             if plan.ok and plan.run is None:

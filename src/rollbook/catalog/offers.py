@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from rollbook.catalog import rules
 from rollbook.catalog.data import CURRENT_RUN_MIN_REMAINING_DAYS, EXECUTIVE_EDUCATION_MODES, PAID_MODE_PRIORITY
 from rollbook.catalog.models import CatalogCourse, CourseMode, CourseRun
+from rollbook.core.bulk import batches
 
 
 def is_enrollable(run: CourseRun, now: datetime | None = None) -> bool:
@@ -118,7 +118,7 @@ def advertised_runs(
     (runs, then their modes). See ``choose_advertised_run`` for the rule."""
     courses = {cc.pk: cc for cc in catalog_courses}
     runs_by_course: dict[int, list[CourseRun]] = defaultdict(list)
-    for id_batch in rules.chunks(list(courses)):
+    for id_batch in batches(list(courses)):
         for run in CourseRun.objects.filter(catalog_course_id__in=id_batch, marketable=True).prefetch_related("modes"):
             run.catalog_course = courses[run.catalog_course_id]
             runs_by_course[run.catalog_course_id].append(run)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from ccx_keys.locator import CCXLocator
-from django.conf import settings
 from django.utils import timezone
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
@@ -45,13 +44,6 @@ _LANGUAGE_SHORT_BY_CODE = {"zh-cn": "zh_HANS", "zh-hk": "zh_HANT"}
 
 
 # --- collecting errors, batches, display ---------------------------------------------------------
-
-
-def chunks(items: Sequence[_T], size: int | None = None) -> Iterator[Sequence[_T]]:
-    """Consecutive slices of ``items`` of at most ``size`` (default ``settings.BULK_BATCH_SIZE``) items."""
-    size = max(1, size or settings.BULK_BATCH_SIZE)
-    for offset in range(0, len(items), size):
-        yield items[offset : offset + size]
 
 
 def add_error(errors: dict[str, list[str]], field_name: str, message: str) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import NotSupportedError, connections, models, router, transaction
@@ -40,7 +40,17 @@ from django.db.models.fields import NOT_PROVIDED, AutoFieldMixin
 from django.utils import timezone
 from simple_history.utils import get_history_model_for_model
 
-__all__ = ["CHANGED", "CREATED", "insert_with_history", "paused_gc", "update_with_history"]
+_T = TypeVar("_T")
+
+__all__ = [
+    "CHANGED",
+    "CREATED",
+    "batch_size",
+    "batches",
+    "insert_with_history",
+    "paused_gc",
+    "update_with_history",
+]
 
 CREATED = "+"  # simple-history's history_type of a created row
 CHANGED = "~"  # ... and of a changed one
@@ -457,8 +467,20 @@ def _insert_history(
 # columns, and it saves converting, sending and parsing the same value a thousand times.
 
 
-def _rows_per_batch(batch_size: int | None) -> int:
-    return max(1, int(settings.BULK_BATCH_SIZE if batch_size is None else batch_size))
+def batch_size(size: int | None = None) -> int:
+    """Rows per batch of a set-based operation: ``size`` when given, else ``settings.BULK_BATCH_SIZE``; at least 1."""
+    return max(1, int(settings.BULK_BATCH_SIZE if size is None else size))
+
+
+def batches(items: Sequence[_T], size: int | None = None) -> Iterator[Sequence[_T]]:
+    """Consecutive slices of ``items`` of at most ``batch_size(size)`` items."""
+    step = batch_size(size)
+    for start in range(0, len(items), step):
+        yield items[start : start + step]
+
+
+# insert_with_history and update_with_history take a ``batch_size`` argument that shadows the function
+_rows_per_batch = batch_size
 
 
 def _sqlite_max_query_params(connection: BaseDatabaseWrapper) -> int:

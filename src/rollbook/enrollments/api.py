@@ -23,7 +23,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ObjectDoesNotExist
@@ -35,6 +34,7 @@ from opaque_keys.edx.keys import CourseKey
 
 from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import DEFAULT_MODE
+from rollbook.core import bulk
 from rollbook.core.bulk import insert_with_history, paused_gc, update_with_history
 from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.core.normalise import normalise_key
@@ -291,7 +291,7 @@ def bulk_enroll(requests: Iterable[EnrollRequest], *, skip_access_checks: bool =
     commits.
     """
     requests = list(requests)
-    batch_size = max(1, int(settings.BULK_BATCH_SIZE))
+    batch_size = bulk.batch_size()
     now = timezone.now()
     results: list[BulkEnrollResult | None] = [None] * len(requests)
 
@@ -411,7 +411,7 @@ def bulk_unenroll(enrollment_uuids: Iterable[uuid.UUID | str]) -> int:
     Unknown and already inactive uuids are ignored. Sends one ``enrollments_changed`` after commit.
     """
     wanted = list(dict.fromkeys(str(value) for value in enrollment_uuids))
-    batch_size = max(1, int(settings.BULK_BATCH_SIZE))
+    batch_size = bulk.batch_size()
     now = timezone.now()
     changes: list[EnrollmentChange] = []
     with transaction.atomic(), paused_gc():

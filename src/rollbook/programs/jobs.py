@@ -44,6 +44,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from rollbook.core import api as core_api
+from rollbook.core.bulk import batch_size
 from rollbook.core.errors import Conflict, InvalidInput, NotFound
 from rollbook.core.normalise import normalise_key
 from rollbook.programs.data import (
@@ -448,7 +449,7 @@ def run_enrollment_job(
 
 
 def _chunk_size() -> int:
-    return max(1, int(settings.BULK_BATCH_SIZE)) * CHUNK_BATCHES
+    return batch_size() * CHUNK_BATCHES
 
 
 def _duplicated_indexes(identities: Sequence[Any]) -> set[int]:

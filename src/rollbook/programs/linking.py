@@ -37,14 +37,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import ModeSlug
 from rollbook.core import api as core_api
-from rollbook.core.bulk import update_with_history
+from rollbook.core.bulk import batches, update_with_history
 from rollbook.core.data import Scope, ScopeKind
 from rollbook.core.errors import InvalidInput, NotFound, RollbookError
 from rollbook.core.normalise import normalise_key
@@ -112,16 +111,6 @@ class _Link:
 _KEY_FAILURES = (DatabaseError, RollbookError)
 
 
-def _batch_size() -> int:
-    return max(1, int(settings.BULK_BATCH_SIZE))
-
-
-def _batches(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    size = _batch_size()
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --- explicit links --------------------------------------------------------------------------------
 
 
@@ -161,7 +150,7 @@ def link_program_enrollments(
 
     users = _users_by_username(username for _key, username in wanted)
     requests = [_Request(key, username, users.get(username.strip())) for key, username in wanted]
-    for batch in _batches(requests):
+    for batch in batches(requests):
         errors.update(_link_each_key(program, batch))
     return errors
 
@@ -327,7 +316,7 @@ def _release_course_enrollments(course_enrollment_ids: Sequence[int]) -> None:
     if not course_enrollment_ids:
         return
     rows = []
-    for batch in _batches(list(course_enrollment_ids)):
+    for batch in batches(list(course_enrollment_ids)):
         rows.extend(
             enrollments_api.enrollments_queryset()
             .filter(pk__in=batch)
@@ -386,7 +375,7 @@ def _active_elsewhere(
     for row in course_enrollments:
         runs_by_user[links[row.program_enrollment_id].user.pk].add(row.course_run_id)
     found: set[tuple[int, int]] = set()
-    for batch in _batches(sorted(runs_by_user)):
+    for batch in batches(sorted(runs_by_user)):
         runs = sorted({run_id for user_id in batch for run_id in runs_by_user[user_id]})
         found.update(
             ProgramCourseEnrollment.objects.filter(
@@ -403,7 +392,7 @@ def _grant_pending_staff_roles(course_enrollments: Sequence[ProgramCourseEnrollm
     then delete them (one grant per assignment: ``core.api`` grants one role at a time)."""
     rows = {row.pk: row for row in course_enrollments}
     assignment_ids = []
-    for batch in _batches(list(rows)):
+    for batch in batches(list(rows)):
         for assignment_id, row_id in CourseStaffAssignment.objects.filter(
             program_course_enrollment_id__in=batch
         ).values_list("pk", "program_course_enrollment_id"):
@@ -413,7 +402,7 @@ def _grant_pending_staff_roles(course_enrollments: Sequence[ProgramCourseEnrollm
                 user, core_api.Role.COURSE_STAFF, Scope(ScopeKind.COURSE_RUN, str(row.course_run.course_key))
             )
             assignment_ids.append(assignment_id)
-    for batch in _batches(assignment_ids):
+    for batch in batches(assignment_ids):
         CourseStaffAssignment.objects.filter(pk__in=batch).delete()
 
 

@@ -12,12 +12,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import AUDIT_MODES, ModeSlug
+from rollbook.core.bulk import batches
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollRequest
 from rollbook.programs.data import (
@@ -32,10 +32,6 @@ logger = logging.getLogger(__name__)
 MASTERS = ModeSlug.MASTERS.value
 
 
-def _batch_size() -> int:
-    return max(1, int(settings.BULK_BATCH_SIZE))
-
-
 def existing_course_enrollments(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], dict[str, Any]]:
     """``{(user_id, run_id): {"id", "uuid", "mode", "is_active"}}`` for the enrollments of these pairs that exist.
 
@@ -43,10 +39,9 @@ def existing_course_enrollments(pairs: Iterable[tuple[int, int]]) -> dict[tuple[
     """
     wanted = list(dict.fromkeys(pairs))
     found: dict[tuple[int, int], dict[str, Any]] = {}
-    batch_size = _batch_size()
-    for start in range(0, len(wanted), batch_size):
+    for chunk in batches(wanted):
         users_by_run: dict[int, set[int]] = defaultdict(set)
-        for user_id, run_id in wanted[start : start + batch_size]:
+        for user_id, run_id in chunk:
             users_by_run[run_id].add(user_id)
         condition = Q()
         for run_id, user_ids in users_by_run.items():
@@ -65,9 +60,8 @@ def course_enrollment_ids_by_uuid(uuids: Iterable[Any]) -> dict[str, int]:
     """``{str(uuid): primary key}`` of these course enrollments, one query per batch."""
     wanted = [str(value) for value in dict.fromkeys(uuids)]
     found: dict[str, int] = {}
-    batch_size = _batch_size()
-    for start in range(0, len(wanted), batch_size):
-        rows = enrollments_api.enrollments_queryset().filter(uuid__in=wanted[start : start + batch_size])
+    for chunk in batches(wanted):
+        rows = enrollments_api.enrollments_queryset().filter(uuid__in=chunk)
         found.update((str(uuid), pk) for uuid, pk in rows.values_list("uuid", "pk"))
     return found
 

@@ -17,17 +17,15 @@ Public through ``rollbook.programs.api``:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, CharField, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from rollbook.core.bulk import update_with_history
+from rollbook.core.bulk import batches, update_with_history
 from rollbook.core.errors import InvalidInput
 from rollbook.core.normalise import normalise_key
 from rollbook.programs.models import CourseStaffAssignment, ProgramCourseEnrollment, ProgramEnrollment
@@ -38,12 +36,6 @@ DEFAULT_EXPIRATION_DAYS = 60
 RETIRED_KEY_PREFIX = "retired_user_"
 _RETIREMENT_SALT = "rollbook.programs.retention.retired_external_key"
 _RETIREMENT_REASON = "student key retired"
-
-
-def _batches(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    size = max(1, int(settings.BULK_BATCH_SIZE))
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _delete_without_signals(queryset: QuerySet) -> int:
@@ -79,11 +71,11 @@ def expire_waiting_enrollments(days: int = DEFAULT_EXPIRATION_DAYS) -> int:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        for batch in _batches(expired):
+        for batch in batches(expired):
             course_enrollment_ids = list(
                 ProgramCourseEnrollment.objects.filter(program_enrollment_id__in=batch).values_list("pk", flat=True)
             )
-            for children in _batches(course_enrollment_ids):
+            for children in batches(course_enrollment_ids):
                 _delete_without_signals(CourseStaffAssignment.objects.filter(program_course_enrollment_id__in=children))
                 _delete_without_signals(course_enrollment_history.objects.filter(id__in=children))
                 _delete_without_signals(ProgramCourseEnrollment.objects.filter(pk__in=children))
@@ -131,7 +123,7 @@ def retire_external_keys(user: Any) -> int:
         update_with_history(
             enrollments, ["external_user_key", "external_user_key_normalized", "modified"], history_date=now
         )
-        for batch in _batches(list(retired)):
+        for batch in batches(list(retired)):
             new_key = Case(*(When(id=pk, then=Value(retired[pk])) for pk in batch), output_field=CharField())
             history.objects.filter(id__in=batch).update(external_user_key=new_key, external_user_key_normalized=new_key)
     return len(enrollments)

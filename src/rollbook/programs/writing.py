@@ -17,14 +17,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
 from rollbook.core import api as core_api
-from rollbook.core.bulk import insert_with_history, paused_gc, update_with_history
+from rollbook.core.bulk import batch_size, batches, insert_with_history, paused_gc, update_with_history
 from rollbook.core.data import Scope, ScopeKind
 from rollbook.core.errors import Conflict, InvalidInput
 from rollbook.core.normalise import normalise_key
@@ -89,16 +88,6 @@ class _Outcomes:
 
     def report(self, dry_run: bool) -> WriteReport:
         return WriteReport(self.results, self.actions, self.course_enrollments, dry_run)
-
-
-def _batch_size() -> int:
-    return max(1, int(settings.BULK_BATCH_SIZE))
-
-
-def _batches(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    size = _batch_size()
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _check_flags(create: bool, update: bool) -> None:
@@ -226,7 +215,7 @@ def write_program_enrollments_report(
 
         to_update: list[ProgramEnrollment] = []
         new: list[tuple[_Candidate, int]] = []
-        for batch in _batches(valid):
+        for batch in batches(valid):
             existing_rows = ProgramEnrollment.objects.filter(
                 program=program, external_user_key_normalized__in=[candidate.normalized for candidate, _ in batch]
             )
@@ -288,7 +277,7 @@ def write_program_enrollments_report(
 def _users_enrolled(program: Program, user_ids: set[int]) -> set[int]:
     """The users among ``user_ids`` who already have an enrollment in the program, one query per batch."""
     taken: set[int] = set()
-    for batch in _batches(sorted(user_ids)):
+    for batch in batches(sorted(user_ids)):
         taken.update(
             ProgramEnrollment.objects.filter(program=program, user_id__in=batch).values_list("user_id", flat=True)
         )
@@ -395,7 +384,7 @@ def write_program_course_enrollments_report(
                 candidates.append(candidate)
 
         writes: list[_CourseWrite] = []
-        for batch in _batches(candidates):
+        for batch in batches(candidates):
             writes.extend(_classify_course_batch(program, run, batch, create, update, dry_run, outcomes))
 
         _apply_course_enrollments(run, writes, outcomes, dry_run)
@@ -529,7 +518,7 @@ def _toggle_course_enrollments(run: Any, toggles: list[_CourseWrite], outcomes: 
     """Activate or deactivate the course enrollments behind these status changes (two bulk calls at most)."""
     ids = [write.enrollment.course_enrollment_id for write in toggles]
     found: dict[int, tuple[Any, int, bool]] = {}
-    for batch in _batches(ids):
+    for batch in batches(ids):
         rows = enrollments_api.enrollments_queryset().filter(pk__in=batch)
         found.update(
             (pk, (uuid, user_id, is_active))
@@ -630,7 +619,7 @@ def _apply_course_staff(run: Any, writes: list[_CourseWrite]) -> None:
         for write in staff
         if write.user_id is not None or not write.candidate.request.course_staff
     ]
-    for batch in _batches(drop):
+    for batch in batches(drop):
         CourseStaffAssignment.objects.filter(program_course_enrollment_id__in=batch).delete()
     pending = [
         write.program_course_enrollment_id
@@ -639,7 +628,7 @@ def _apply_course_staff(run: Any, writes: list[_CourseWrite]) -> None:
     ]
     CourseStaffAssignment.objects.bulk_create(
         [CourseStaffAssignment(program_course_enrollment_id=pk, role=CourseStaffRole.STAFF) for pk in pending],
-        batch_size=_batch_size(),
+        batch_size=batch_size(),
         ignore_conflicts=True,
     )
 
@@ -648,7 +637,7 @@ def _users_of(program_enrollment_ids: Iterable[int]) -> dict[int, Any]:
     """``{user id: user}`` of the accounts linked to these program enrollments, one query per batch."""
     ids = sorted(set(program_enrollment_ids))
     found: dict[int, Any] = {}
-    for batch in _batches(ids):
+    for batch in batches(ids):
         rows = ProgramEnrollment.objects.filter(pk__in=batch, user__isnull=False).select_related("user")
         found.update((row.user_id, row.user) for row in rows)
     return found

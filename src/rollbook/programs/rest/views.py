@@ -37,6 +37,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rollbook.core import api as core_api
+from rollbook.core.bulk import batch_size
 from rollbook.core.data import Role, Scope, ScopeKind
 from rollbook.core.errors import NotFound
 from rollbook.core.pagination import CursorPagination
@@ -445,7 +446,7 @@ def _roster_format(request) -> str:
 
 def _in_id_chunks(queryset: QuerySet) -> Iterator[list]:
     """The rows of ``queryset`` in id order, one query per ``settings.BULK_BATCH_SIZE`` rows."""
-    size = max(1, int(settings.BULK_BATCH_SIZE))
+    size = batch_size()
     last_id = 0
     while True:
         chunk = list(queryset.filter(id__gt=last_id).order_by("id")[:size])
