@@ -463,3 +463,46 @@ def test_paused_gc_resumes_after_an_error():
     with pytest.raises(RuntimeError), paused_gc():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+# --- delete_with_history and delete_rows -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_deleting_writes_what_deleting_one_by_one_writes(fixed_now, make_user, request_user):
+    request_user(make_user("actor"))
+    keys = insert_with_history(IdentityProvider, provider_rows(5))
+
+    def doomed() -> list:
+        providers = list(IdentityProvider.objects.filter(pk__in=keys[:4]).order_by("pk"))
+        providers[1]._change_reason = "retired"
+        return providers
+
+    def one_by_one():
+        for provider in doomed():
+            provider.delete()
+
+    expected = written_by(one_by_one, IdentityProvider)
+    actual = written_by(lambda: bulk.delete_with_history(doomed(), batch_size=3), IdentityProvider)
+
+    assert len(expected["live"]) == 1
+    assert [row["history_type"] for row in expected["history"]].count("-") == 4
+    assert actual == expected
+
+
+@pytest.mark.django_db
+def test_deleting_takes_two_statements_per_batch(django_assert_num_queries):
+    keys = insert_with_history(IdentityProvider, provider_rows(6))
+    providers = list(IdentityProvider.objects.filter(pk__in=keys))
+    with django_assert_num_queries(2 * 2):  # per batch of three: one history INSERT and one DELETE
+        assert bulk.delete_with_history(providers, batch_size=3) == 6
+    assert not IdentityProvider.objects.filter(pk__in=keys).exists()
+
+
+@pytest.mark.django_db
+def test_delete_rows_writes_no_history(django_assert_num_queries):
+    keys = insert_with_history(IdentityProvider, provider_rows(4))
+    history_before = IdentityProvider.history.count()
+    with django_assert_num_queries(1):
+        assert bulk.delete_rows(IdentityProvider.objects.filter(pk__in=keys)) == 4
+    assert IdentityProvider.history.count() == history_before

@@ -31,8 +31,8 @@ from rollbook.catalog.data import (
     ModeSpec,
     RowResult,
 )
-from rollbook.catalog.models import CatalogCourse, CourseMode, CourseRun, Organization, UntrackedCourseMode
-from rollbook.core.bulk import batches
+from rollbook.catalog.models import CatalogCourse, CourseMode, CourseRun, Organization
+from rollbook.core.bulk import batches, delete_with_history
 from rollbook.core.errors import InvalidInput
 from rollbook.core.normalise import normalise_key
 
@@ -400,27 +400,8 @@ def _plan_writes(plan: _PlannedRow, writes: _ImportWrites, now: datetime) -> lis
 
 
 def _delete_modes_with_history(modes: list[CourseMode], *, user: AbstractBaseUser | None, now: datetime) -> None:
-    """Delete ``modes`` set-based after writing their '-' history rows in bulk (simple-history has no bulk delete).
-
-    ``CourseMode.objects.filter(...).delete()`` would select the rows and then let simple-history's
-    post_delete receiver insert one history row per mode, so its queries would grow with the rows.
-    ``UntrackedCourseMode`` is a proxy without delete receivers and nothing cascades from a mode, so
-    Django deletes through it with a single DELETE per batch.
-    """
-    history_model = CourseMode.history.model
-    history_rows = [
-        history_model(
-            history_date=now,
-            history_type="-",
-            history_user=user,
-            history_change_reason=None,
-            **{f.attname: getattr(mode, f.attname) for f in history_model.tracked_fields},
-        )
-        for mode in modes
-    ]
-    history_model.objects.bulk_create(history_rows, batch_size=settings.BULK_BATCH_SIZE)
-    for id_batch in batches([mode.pk for mode in modes]):
-        UntrackedCourseMode.objects.filter(pk__in=id_batch).delete()
+    """Delete ``modes`` set-based, each leaving its '-' history row (nothing depends on a mode)."""
+    delete_with_history(modes, history_user=user, history_date=now)
 
 
 def _write_import(writes: _ImportWrites, *, user: AbstractBaseUser | None, now: datetime) -> None:

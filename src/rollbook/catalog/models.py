@@ -188,15 +188,3 @@ class CourseMode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.course_run.course_key} {self.slug}"
-
-
-class UntrackedCourseMode(CourseMode):
-    """CourseMode without history tracking, for deleting modes in bulk once their history rows are written.
-
-    django-simple-history's delete receivers are bound to CourseMode, so deleting through this proxy is one
-    DELETE per queryset instead of a SELECT plus one history INSERT per row. Use only in ``catalog`` bulk paths.
-    """
-
-    class Meta:
-        proxy = True
-        verbose_name = "course mode (untracked)"

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import NotSupportedError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model
+from django.db.models import Field, Model, QuerySet
 from django.db.models.fields import NOT_PROVIDED, AutoFieldMixin
 from django.utils import timezone
 from simple_history.utils import get_history_model_for_model
@@ -45,15 +45,19 @@ _T = TypeVar("_T")
 __all__ = [
     "CHANGED",
     "CREATED",
+    "DELETED",
     "batch_size",
     "batches",
+    "delete_rows",
+    "delete_with_history",
     "insert_with_history",
     "paused_gc",
     "update_with_history",
 ]
 
 CREATED = "+"  # simple-history's history_type of a created row
-CHANGED = "~"  # ... and of a changed one
+CHANGED = "~"  # ... of a changed one
+DELETED = "-"  # ... and of a deleted one
 
 # SQLite has allowed 32,766 parameters per statement since 3.32 (999 before). Builds may allow more, but
 # longer statements are no faster and approach SQLite's limit on the length of a statement's text.
@@ -208,7 +212,7 @@ def update_with_history(
     model = type(objects[0])
     if any(type(obj) is not model for obj in objects):
         raise ValueError("update_with_history takes instances of one model at a time.")
-    history_model = get_history_model_for_model(model)  # raises for a model without history
+    get_history_model_for_model(model)  # raises for a model without history
     pk_field = model._meta.pk
     updated_fields = _updatable_fields(model, fields)
     pks = [obj.pk for obj in objects]
@@ -231,31 +235,111 @@ def update_with_history(
                 for field in updated_fields
             }
             updated += _update(connection, model, pk_db[start:stop], columns)
-        if _history_enabled():
-            default_user = history_user if history_user is not None else _default_history_user(history_model)
-            users = _per_object(objects, "_history_user", default_user)
-            reasons = _per_object(objects, "_change_reason", None)
-            _insert_history(
-                model,
-                history_model,
-                count,
-                python_values={
-                    field.attname: [getattr(obj, field.attname) for obj in objects]
-                    for field in history_model.tracked_fields
-                },
-                db_ready={pk_field.attname: pk_db},
-                extras={
-                    "history_type": _Same(CHANGED),
-                    "history_date": _per_object(objects, "_history_date", history_date or now),
-                    # simple-history stores an empty change reason as the default (None).
-                    "history_change_reason": _map(reasons, lambda reason: reason or None),
-                    "history_user_id": _map(users, lambda user: None if user is None else user.pk),
-                    "history_relation_id": pks,
-                },
-                now=now,
-                rows_per_batch=rows_per_batch,
-            )
+        _insert_object_history(
+            objects,
+            CHANGED,
+            pk_db,
+            history_user=history_user,
+            history_date=history_date or now,
+            now=now,
+            rows_per_batch=rows_per_batch,
+        )
     return updated
+
+
+def delete_with_history(
+    objects: Sequence[Model],
+    *,
+    history_user: Model | None = None,
+    history_date: datetime.datetime | None = None,
+    batch_size: int | None = None,
+) -> int:
+    """Delete these saved instances of one model, each leaving a "-" history row; return rows deleted.
+
+    The history rows are what simple-history's delete receiver writes for each object (every tracked field,
+    history user and date as in ``update_with_history``), written in bulk; then the rows go with one DELETE
+    per batch through ``delete_rows``, so, as there, Django's cascades and delete signals do not run: the
+    caller deletes dependent rows first (the database's foreign keys refuse anything left behind).
+    """
+    if not objects:
+        return 0
+    model = type(objects[0])
+    if any(type(obj) is not model for obj in objects):
+        raise ValueError("delete_with_history takes instances of one model at a time.")
+    get_history_model_for_model(model)  # raises for a model without history
+    pks = [obj.pk for obj in objects]
+    if any(pk is None for pk in pks):
+        raise ValueError("delete_with_history needs saved instances (every primary key set).")
+    rows_per_batch = _rows_per_batch(batch_size)
+    connection = connections[router.db_for_write(model)]
+    now = timezone.now()
+    deleted = 0
+    with transaction.atomic(using=connection.alias, savepoint=False):
+        pk_db = _to_db(model._meta.pk, pks, len(pks), connection)
+        _insert_object_history(
+            objects,
+            DELETED,
+            pk_db,
+            history_user=history_user,
+            history_date=history_date or now,
+            now=now,
+            rows_per_batch=rows_per_batch,
+        )
+        for chunk in batches(pks, rows_per_batch):
+            deleted += delete_rows(model._default_manager.filter(pk__in=chunk))
+    return deleted
+
+
+def delete_rows(queryset: QuerySet) -> int:
+    """DELETE the rows of ``queryset`` in one statement, without loading them; return how many.
+
+    ``QuerySet.delete()`` loads every row and sends ``pre_delete``/``post_delete`` for each, on which
+    simple-history writes a "-" history row per row: a statement per row, and a new copy of data that a
+    purge is meant to remove. Here no signal runs, no history row is written and Django does not cascade:
+    delete children first (database foreign keys refuse orphans). This uses Django's ``_raw_delete``,
+    the private method its own ``Collector`` uses for the same fast path; tests pin its behaviour.
+    """
+    return queryset._raw_delete(queryset.db)
+
+
+def _insert_object_history(
+    objects: Sequence[Model],
+    history_type: str,
+    pk_db: list[Any],
+    *,
+    history_user: Model | None,
+    history_date: datetime.datetime,
+    now: datetime.datetime,
+    rows_per_batch: int,
+) -> None:
+    """One ``history_type`` history row per saved instance, copying its tracked fields; an instance's own
+    ``_history_user``, ``_history_date`` and ``_change_reason`` win over the call's."""
+    if not _history_enabled():
+        return
+    model = type(objects[0])
+    history_model = get_history_model_for_model(model)
+    default_user = history_user if history_user is not None else _default_history_user(history_model)
+    users = _per_object(objects, "_history_user", default_user)
+    reasons = _per_object(objects, "_change_reason", None)
+    _insert_history(
+        model,
+        history_model,
+        len(objects),
+        python_values={
+            field.attname: [getattr(obj, field.attname) for obj in objects] for field in history_model.tracked_fields
+        },
+        db_ready={model._meta.pk.attname: pk_db},
+        extras={
+            "history_type": _Same(history_type),
+            "history_date": _per_object(objects, "_history_date", history_date),
+            # simple-history stores an empty change reason as the default (None).
+            "history_change_reason": _map(reasons, lambda reason: reason or None),
+            "history_user_id": _map(users, lambda user: None if user is None else user.pk),
+            "history_relation_id": [obj.pk for obj in objects],
+        },
+        now=now,
+        rows_per_batch=rows_per_batch,
+    )
 
 
 # --- building columns ----------------------------------------------------------------------------

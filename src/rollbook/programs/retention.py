@@ -21,11 +21,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, CharField, QuerySet, Value, When
+from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from rollbook.core.bulk import batches, update_with_history
+from rollbook.core.bulk import batches, delete_rows, update_with_history
 from rollbook.core.errors import InvalidInput
 from rollbook.core.normalise import normalise_key
 from rollbook.programs.models import CourseStaffAssignment, ProgramCourseEnrollment, ProgramEnrollment
@@ -36,17 +36,6 @@ DEFAULT_EXPIRATION_DAYS = 60
 RETIRED_KEY_PREFIX = "retired_user_"
 _RETIREMENT_SALT = "rollbook.programs.retention.retired_external_key"
 _RETIREMENT_REASON = "student key retired"
-
-
-def _delete_without_signals(queryset: QuerySet) -> int:
-    """DELETE the rows of ``queryset`` in one statement; return how many.
-
-    ``QuerySet.delete()`` would load every row and send ``post_delete`` for each, on which
-    django-simple-history writes a "-" history row per row: a statement per row, and a new copy of the
-    very student key being purged. Only the rows deleted here refer to these tables (program-course
-    enrollments and staff assignments are deleted explicitly, children first; a test keeps that true).
-    """
-    return queryset._raw_delete(queryset.db)
 
 
 def expire_waiting_enrollments(days: int = DEFAULT_EXPIRATION_DAYS) -> int:
@@ -76,11 +65,11 @@ def expire_waiting_enrollments(days: int = DEFAULT_EXPIRATION_DAYS) -> int:
                 ProgramCourseEnrollment.objects.filter(program_enrollment_id__in=batch).values_list("pk", flat=True)
             )
             for children in batches(course_enrollment_ids):
-                _delete_without_signals(CourseStaffAssignment.objects.filter(program_course_enrollment_id__in=children))
-                _delete_without_signals(course_enrollment_history.objects.filter(id__in=children))
-                _delete_without_signals(ProgramCourseEnrollment.objects.filter(pk__in=children))
-            _delete_without_signals(enrollment_history.objects.filter(id__in=batch))
-            deleted += _delete_without_signals(ProgramEnrollment.objects.filter(pk__in=batch, user__isnull=True))
+                delete_rows(CourseStaffAssignment.objects.filter(program_course_enrollment_id__in=children))
+                delete_rows(course_enrollment_history.objects.filter(id__in=children))
+                delete_rows(ProgramCourseEnrollment.objects.filter(pk__in=children))
+            delete_rows(enrollment_history.objects.filter(id__in=batch))
+            deleted += delete_rows(ProgramEnrollment.objects.filter(pk__in=batch, user__isnull=True))
     return deleted
 
 
