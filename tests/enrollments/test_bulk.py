@@ -253,3 +253,22 @@ def test_bulk_unenroll_deactivates_active_enrollments_only(make_users, run):
     assert count == 2
     assert not CourseEnrollment.objects.filter(is_active=True).exists()
     assert CourseEnrollment.history.filter(history_type="~", is_active=False).count() == 3
+
+
+@pytest.mark.django_db
+def test_enrollment_states_reads_pairs_set_based(make_run, make_user, settings, django_assert_num_queries):
+    from rollbook.enrollments import api as enrollments_api
+
+    settings.BULK_BATCH_SIZE = 2
+    run_a, run_b = make_run(), make_run()
+    users = [make_user() for _ in range(3)]
+    enrollments_api.enroll(users[0], str(run_a.course_key))
+    enrollments_api.enroll(users[1], str(run_b.course_key), "verified")
+    enrollments_api.unenroll(users[1], str(run_b.course_key))
+    pairs = [(users[0].pk, run_a.pk), (users[1].pk, run_b.pk), (users[2].pk, run_a.pk), (users[0].pk, run_a.pk)]
+    with django_assert_num_queries(2):  # three distinct pairs, two per batch
+        states = enrollments_api.enrollment_states(pairs)
+    assert set(states) == {(users[0].pk, run_a.pk), (users[1].pk, run_b.pk)}
+    assert states[(users[1].pk, run_b.pk)].mode == "verified"
+    assert states[(users[1].pk, run_b.pk)].is_active is False
+    assert states[(users[0].pk, run_a.pk)].is_active is True

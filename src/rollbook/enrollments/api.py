@@ -43,6 +43,7 @@ from rollbook.enrollments.data import (
     ChangeKind,
     EnrollmentChange,
     EnrollmentData,
+    EnrollmentState,
     EnrollRequest,
     EnrollStatus,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "enroll",
     "enroll_with_outcome",
     "enrollment_data",
+    "enrollment_states",
     "enrollments_queryset",
     "get_enrollment",
     "get_enrollment_by_uuid",
@@ -628,13 +630,37 @@ def _user_lookup(request: EnrollRequest) -> tuple[str, Any]:
     return ("email_normalized", normalise_key(request.email))
 
 
+def enrollment_states(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], EnrollmentState]:
+    """``{(user_id, run_id): EnrollmentState}`` for those of these pairs that have an enrollment (active or not).
+
+    One query per ``settings.BULK_BATCH_SIZE`` pairs; pairs without an enrollment are absent.
+    """
+    found: dict[tuple[int, int], EnrollmentState] = {}
+    for chunk in bulk.batches(list(dict.fromkeys(pairs))):
+        rows = CourseEnrollment.objects.filter(_pairs_condition(chunk)).values_list(
+            "pk", "uuid", "user_id", "course_run_id", "mode", "is_active"
+        )
+        for pk, enrollment_uuid, user_id, run_id, mode, is_active in rows:
+            found[(user_id, run_id)] = EnrollmentState(pk, enrollment_uuid, mode, is_active)
+    return found
+
+
 def _existing_enrollments(batch: Sequence[_Candidate]) -> dict[tuple[int, int], CourseEnrollment]:
     """The enrollments of the batch's (user, run) pairs, locked, in one query (one OR term per run)."""
-    users_by_run: dict[int, set[int]] = defaultdict(set)
-    for candidate in batch:
-        users_by_run[candidate.run_id].add(candidate.user_id)
-    if not users_by_run:
+    if not batch:
         return {}
+    condition = _pairs_condition((candidate.user_id, candidate.run_id) for candidate in batch)
+    return {
+        (enrollment.user_id, enrollment.course_run_id): enrollment
+        for enrollment in CourseEnrollment.objects.select_for_update().filter(condition)
+    }
+
+
+def _pairs_condition(pairs: Iterable[tuple[int, int]]) -> RawSQL:
+    """A WHERE condition matching the enrollments of these (user_id, run_id) pairs: one OR term per run."""
+    users_by_run: dict[int, set[int]] = defaultdict(set)
+    for user_id, run_id in pairs:
+        users_by_run[run_id].add(user_id)
     # Written as SQL rather than Q(course_run_id=..., user_id__in=...): Django prepares each key of a
     # foreign-key __in lookup one by one, which took longer than running the query. The keys are ints.
     run_column, user_column = (
@@ -644,8 +670,4 @@ def _existing_enrollments(batch: Sequence[_Candidate]) -> dict[tuple[int, int], 
     for run_id, user_ids in users_by_run.items():
         terms.append(f"({run_column} = %s AND {user_column} IN ({', '.join(['%s'] * len(user_ids))}))")
         params.extend([int(run_id), *sorted(int(user_id) for user_id in user_ids)])
-    condition = RawSQL(" OR ".join(terms), params, output_field=BooleanField())
-    return {
-        (enrollment.user_id, enrollment.course_run_id): enrollment
-        for enrollment in CourseEnrollment.objects.select_for_update().filter(condition)
-    }
+    return RawSQL(" OR ".join(terms) or "1 = 0", params, output_field=BooleanField())

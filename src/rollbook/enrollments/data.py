@@ -11,6 +11,16 @@ from rollbook.core.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
+class EnrollmentState:
+    """The bare state of one enrollment, for set-based callers: its row id, uuid, mode and active flag."""
+
+    id: int
+    uuid: uuid.UUID
+    mode: str
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EnrollmentData:
     """A user's enrollment in a course run, as other apps and the REST layer see it."""
 

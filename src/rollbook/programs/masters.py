@@ -8,18 +8,16 @@ and enrollments are made, converted and deactivated through ``enrollments.api.bu
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 
 from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import AUDIT_MODES, ModeSlug
 from rollbook.core.bulk import batches
 from rollbook.enrollments import api as enrollments_api
-from rollbook.enrollments.data import EnrollRequest
+from rollbook.enrollments.data import EnrollmentState, EnrollRequest
 from rollbook.programs.data import (
     PROGRAM_COURSE_ENROLLMENT_STATUSES,
     MastersOutcome,
@@ -30,30 +28,6 @@ from rollbook.programs.data import (
 logger = logging.getLogger(__name__)
 
 MASTERS = ModeSlug.MASTERS.value
-
-
-def existing_course_enrollments(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], dict[str, Any]]:
-    """``{(user_id, run_id): {"id", "uuid", "mode", "is_active"}}`` for the enrollments of these pairs that exist.
-
-    One query per ``settings.BULK_BATCH_SIZE`` pairs.
-    """
-    wanted = list(dict.fromkeys(pairs))
-    found: dict[tuple[int, int], dict[str, Any]] = {}
-    for chunk in batches(wanted):
-        users_by_run: dict[int, set[int]] = defaultdict(set)
-        for user_id, run_id in chunk:
-            users_by_run[run_id].add(user_id)
-        condition = Q()
-        for run_id, user_ids in users_by_run.items():
-            condition |= Q(course_run_id=run_id, user_id__in=sorted(user_ids))
-        rows = (
-            enrollments_api.enrollments_queryset()
-            .filter(condition)
-            .values_list("pk", "uuid", "user_id", "course_run_id", "mode", "is_active")
-        )
-        for pk, uuid, user_id, run_id, mode, is_active in rows:
-            found[(user_id, run_id)] = {"id": pk, "uuid": uuid, "mode": mode, "is_active": is_active}
-    return found
 
 
 def course_enrollment_ids_by_uuid(uuids: Iterable[Any]) -> dict[str, int]:
@@ -104,7 +78,7 @@ def enroll_in_masters_track(
     if not wanted:
         return {}
 
-    existing = existing_course_enrollments(wanted)
+    existing = enrollments_api.enrollment_states(wanted)
     offered = catalog_api.mode_slugs_by_run({run.pk for run, _status in wanted.values()})
     results: dict[tuple[int, int], MastersResult] = {}
     converted = 0
@@ -117,8 +91,8 @@ def enroll_in_masters_track(
         inactive = status == ProgramCourseEnrollmentStatus.INACTIVE
         enrollment = existing.get(pair)
         masters_offered = MASTERS in offered.get(run.pk, ())
-        if enrollment is not None and enrollment["is_active"]:
-            mode = enrollment["mode"]
+        if enrollment is not None and enrollment.is_active:
+            mode = enrollment.mode
             if mode == MASTERS:
                 if inactive:
                     to_deactivate.add(pair)
@@ -134,11 +108,11 @@ def enroll_in_masters_track(
                 if inactive:
                     to_deactivate.add(pair)
                 converted += 1
-                results[pair] = MastersResult(outcome, enrollment["id"], MASTERS, not inactive)
+                results[pair] = MastersResult(outcome, enrollment.id, MASTERS, not inactive)
             else:
                 left_alone.append(f"user {user_id} ({mode}) in {run.course_key}")
                 results[pair] = MastersResult(
-                    f"{MastersOutcome.LEFT_ALONE}:{mode}", enrollment["id"], mode, enrollment["is_active"]
+                    f"{MastersOutcome.LEFT_ALONE}:{mode}", enrollment.id, mode, enrollment.is_active
                 )
         elif inactive:
             results[pair] = (
@@ -153,7 +127,7 @@ def enroll_in_masters_track(
                 (pair, EnrollRequest(str(run.course_key), user_id=user_id, mode=MASTERS), MastersOutcome.ENROLLED)
             )
             results[pair] = MastersResult(
-                MastersOutcome.ENROLLED, None if enrollment is None else enrollment["id"], MASTERS, True
+                MastersOutcome.ENROLLED, None if enrollment is None else enrollment.id, MASTERS, True
             )
 
     # one line per call, not per row: bulk calls carry tens of thousands of rows
@@ -188,12 +162,12 @@ def enroll_in_masters_track(
                 old = results[pair]
                 results[pair] = MastersResult(old.outcome, ids[uuid], old.mode, old.is_active)
         if to_deactivate:
-            enrollments_api.bulk_unenroll(existing[pair]["uuid"] for pair in to_deactivate)
+            enrollments_api.bulk_unenroll(existing[pair].uuid for pair in to_deactivate)
     return results
 
 
-def _result(outcome: str, enrollment: dict[str, Any], is_active: bool) -> MastersResult:
-    return MastersResult(outcome, enrollment["id"], enrollment["mode"], is_active)
+def _result(outcome: str, enrollment: EnrollmentState, is_active: bool) -> MastersResult:
+    return MastersResult(outcome, enrollment.id, enrollment.mode, is_active)
 
 
 def _failed(run: Any, user_id: int, reason: str) -> MastersResult:
