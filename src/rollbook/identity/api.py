@@ -220,6 +220,38 @@ def users_by_identifiers(values: Iterable[str]) -> dict[str, User]:
     return result
 
 
+def users_by_emails(emails: Iterable[str]) -> dict[str, User]:
+    """``{normalised email: user}`` for the accounts whose email matches one of ``emails`` ignoring case and
+    surrounding blanks (emails only, never usernames); unmatched emails are absent.
+
+    One query per ROLLBOOK_BULK_BATCH_SIZE distinct emails.
+    """
+    normalized = sorted({normalise_key(email) for email in emails if isinstance(email, str) and email.strip()})
+    result: dict[str, User] = {}
+    batch_size = settings.BULK_BATCH_SIZE
+    for start in range(0, len(normalized), batch_size):
+        for user in User.objects.filter(email_normalized__in=normalized[start : start + batch_size]):
+            result[user.email_normalized] = user
+    return result
+
+
+def users_by_ids(user_ids: Iterable[int]) -> dict[int, User]:
+    """``{id: user}`` for the given ids that exist; one query per ROLLBOOK_BULK_BATCH_SIZE ids."""
+    ids = sorted({user_id for user_id in user_ids if isinstance(user_id, int) and not isinstance(user_id, bool)})
+    result: dict[int, User] = {}
+    batch_size = settings.BULK_BATCH_SIZE
+    for start in range(0, len(ids), batch_size):
+        result.update(User.objects.in_bulk(ids[start : start + batch_size]))
+    return result
+
+
+def lock_user(user: User | int) -> None:
+    """Lock the account's row until the current transaction ends, so that changes other apps make about one
+    user (e.g. which enterprise customer is active) are serialised. Must be called inside a transaction."""
+    user_id = user if isinstance(user, int) else user.pk
+    list(User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True))
+
+
 def update_user(
     user: User, *, email: str | None = None, first_name: str | None = None, last_name: str | None = None
 ) -> list[str]:
@@ -761,6 +793,15 @@ RETIRED_PREFIX = "retired_user_"
 RETIRED_EMAIL_DOMAIN = "retired.invalid"
 
 
+def retired_identity(user: User) -> tuple[str, str]:
+    """The (username, email) ``retire_user`` gives ``user``: ``retired_user_<token>`` at ``retired.invalid``,
+    the token an HMAC of the user's uuid keyed from SECRET_KEY. Apps that keep the user's email use it to
+    replace theirs while the retirement runs, before the account itself changes."""
+    token = salted_hmac("rollbook.identity.retire_user", str(user.uuid)).hexdigest()[:20]
+    username = f"{RETIRED_PREFIX}{token}"
+    return username, f"{username}@{RETIRED_EMAIL_DOMAIN}"
+
+
 def retire_user(user: User) -> str:
     """Retire an account for good: its personal data is replaced everywhere Rollbook keeps it.
 
@@ -774,9 +815,7 @@ def retire_user(user: User) -> str:
     """
     if user.is_service_account:
         raise InvalidInput({"user": ["A service account is not retired; deactivate its API client instead."]})
-    token = salted_hmac("rollbook.identity.retire_user", str(user.uuid)).hexdigest()[:20]
-    username = f"{RETIRED_PREFIX}{token}"
-    email = f"{username}@{RETIRED_EMAIL_DOMAIN}"
+    username, email = retired_identity(user)
     with transaction.atomic():
         user_retiring.send(sender=User, user_id=user.pk)
         links = SsoLink.objects.filter(user=user)
