@@ -70,7 +70,9 @@ INSTALLED_APPS = [
     "rollbook.identity",
     "rollbook.catalog",
     "rollbook.enrollments",
+    "rollbook.records",
     "rollbook.programs",
+    "rollbook.enterprise",
     "rollbook.demo",
 ]
 
