@@ -71,6 +71,12 @@ def test_tampered_tokens_are_refused(anon, path):
 LEARNER_WRITABLE = {
     "api/enrollments/v1/enrollments/",
     "api/enrollments/v1/enrollments/sample/",
+    # enterprise learners: their own consent, their active customer, activating a license assigned to them
+    # (tests/enterprise/test_rest_consent.py, test_rest_customers.py and test_rest_licenses.py show that a
+    # learner linked to no customer still gets 403/404 there)
+    "enterprise/api/v1/data_sharing_consent/",
+    "enterprise/api/v1/enterprise-customer/sample/activate/",
+    "enterprise/api/v1/licenses/sample/activate/",
 }
 
 

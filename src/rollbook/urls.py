@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/catalog/v1/", include("rollbook.catalog.rest.urls")),
     path("api/enrollments/v1/", include("rollbook.enrollments.rest.urls")),
     path("api/program_enrollments/v1/", include("rollbook.programs.rest.urls")),
+    path("enterprise/api/v1/", include("rollbook.enterprise.rest.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
