@@ -5,8 +5,21 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from rollbook.catalog.models import CatalogCourse, CourseRun, Organization
+from rollbook.demo import loader
 from rollbook.demo.loader import load_demo
 from rollbook.enrollments.models import CourseEnrollment
+from rollbook.enterprise import api as enterprise_api
+from rollbook.enterprise.data import ContentType, LearnerStatusReason, LicenseStatus
+from rollbook.enterprise.models import (
+    DataSharingConsent,
+    DefaultEnrollmentIntention,
+    DefaultEnrollmentRealization,
+    EnterpriseCatalogOrganization,
+    EnterpriseCustomer,
+    EnterpriseCustomerUser,
+    License,
+    PendingEnrollment,
+)
 from rollbook.identity.models import User
 from rollbook.programs.models import ProgramEnrollment
 
@@ -30,7 +43,8 @@ def test_demo_is_realistic_and_loads_once(data_dir):
     assert runs.filter(start__lte=now, end__gt=now).exists(), "no current runs"
     assert runs.filter(start__gt=now + timedelta(days=1)).exists(), "no future runs"
     assert all(run.modes.exists() for run in runs)
-    assert User.objects.filter(is_service_account=False, is_superuser=False).count() == 120
+    people = User.objects.filter(is_service_account=False, is_superuser=False).exclude(username="acme-admin")
+    assert people.count() == 120
     enrollments = CourseEnrollment.objects.count()
     assert enrollments >= 120
     assert CourseEnrollment.objects.filter(is_active=False).exists()
@@ -69,8 +83,109 @@ def test_printed_credentials_work(data_dir, client):
 
 
 @pytest.mark.django_db
+def test_printed_enterprise_credentials_work_for_acme_only(data_dir, client):
+    summary = load_demo(learners=60)
+    acme, northwind = EnterpriseCustomer.objects.get(slug="acme"), EnterpriseCustomer.objects.get(slug="northwind")
+    response = client.post(
+        "/oauth2/access_token",
+        {
+            "grant_type": "client_credentials",
+            "client_id": summary.enterprise_client_id,
+            "client_secret": summary.enterprise_client_secret,
+            "token_type": "jwt",
+        },
+    )
+    assert response.status_code == 200
+    auth = {"HTTP_AUTHORIZATION": f"JWT {response.json()['access_token']}"}
+    assert client.get(f"/enterprise/api/v1/enterprise-customer/{acme.uuid}/", **auth).status_code == 200
+    assert client.get(f"/enterprise/api/v1/enterprise-customer/{northwind.uuid}/", **auth).status_code in (403, 404)
+
+    assert client.login(username=summary.enterprise_admin_username, password=summary.enterprise_admin_password)
+    learners = client.get("/enterprise/api/v1/enterprise-learner/", {"enterprise_customer_uuid": str(acme.uuid)})
+    assert learners.status_code == 200
+    assert client.get("/admin/").status_code == 302  # an enterprise admin is no operator
+
+
+@pytest.mark.django_db
+def test_demo_enterprise_part_keeps_its_promises(data_dir):
+    summary = load_demo(learners=70)
+    acme = EnterpriseCustomer.objects.get(slug="acme")
+    assert acme.name == "Acme Learning Co."
+    assert EnterpriseCustomer.objects.filter(slug="northwind").exists()
+    assert summary.customers == 2
+    assert summary.acme_learners == {"total": 55, "pending": 5, "licensed": 40, "invited": 10}
+
+    catalog = acme.catalogs.get()
+    assert sorted(
+        EnterpriseCatalogOrganization.objects.filter(catalog=catalog).values_list("organization__short_name", flat=True)
+    ) == ["CobaltAcademy", "MeridianX"]
+    plan = acme.subscription_plans.get()
+    now = timezone.now()
+    assert plan.seats == 100 and plan.start < now < plan.expiration and plan.catalog == catalog
+    licenses = License.objects.filter(plan=plan)
+    assert licenses.count() == 100
+    activated = licenses.filter(status=LicenseStatus.ACTIVATED)
+    assert activated.count() == 40
+    assert licenses.filter(status=LicenseStatus.ASSIGNED, user__isnull=False).count() == 10
+    new_hire = licenses.get(status=LicenseStatus.ASSIGNED, user__isnull=True)
+    assert new_hire.user_email == loader.ACME_PENDING_EMAILS[0]
+
+    pending = EnterpriseCustomerUser.objects.filter(customer=acme, user__isnull=True, linked=True)
+    assert sorted(pending.values_list("user_email", flat=True)) == sorted(loader.ACME_PENDING_EMAILS)
+    waiting = PendingEnrollment.objects.get()
+    assert waiting.customer_user.user_email == loader.ACME_PENDING_EMAILS[0] and waiting.license == new_hire
+
+    consents = DataSharingConsent.objects.filter(customer=acme)
+    assert consents.filter(granted=True).count() == 5
+    assert consents.filter(granted=False).count() == 1
+
+    intentions = DefaultEnrollmentIntention.objects.filter(customer=acme, is_removed=False)
+    assert sorted(intentions.values_list("content_type", flat=True)) == [ContentType.COURSE, ContentType.COURSE_RUN]
+    assert [intention.content_key for intention in intentions] == list(summary.acme_intentions)
+    assert enterprise_api.validate_intentions(acme) == []
+
+    # realized for everyone with an activated license: nothing is left to enroll them in
+    leavers = []
+    for license in activated.select_related("user"):
+        status = enterprise_api.learner_status(acme, license.user)
+        assert status.enrollable == ()
+        assert len(status.already_enrolled) + len(status.not_enrollable) == 2
+        leavers += [item for item in status.not_enrollable if item.reason == LearnerStatusReason.LEFT_PAID_ENROLLMENT]
+    assert len(leavers) == 1  # one learner left the run: never enrolled there again
+    realized_users = set(
+        DefaultEnrollmentRealization.objects.filter(intention__customer=acme).values_list(
+            "realized_enrollment__customer_user__user_id", flat=True
+        )
+    )
+    assert realized_users <= set(activated.values_list("user_id", flat=True))
+    assert len(realized_users) >= 35  # the rest were enrolled in both runs before
+
+    northwind = EnterpriseCustomer.objects.get(slug="northwind")
+    assert enterprise_api.learners_queryset(northwind).filter(linked=True).count() == 5
+    assert DefaultEnrollmentRealization.objects.filter(intention__customer=northwind).exists()
+
+    before = (
+        License.objects.count(),
+        DefaultEnrollmentRealization.objects.count(),
+        EnterpriseCustomerUser.objects.count(),
+    )
+    again = load_demo(learners=70)
+    assert not again.created
+    assert (
+        License.objects.count(),
+        DefaultEnrollmentRealization.objects.count(),
+        EnterpriseCustomerUser.objects.count(),
+    ) == before
+    assert again.enterprise_admin_password == summary.enterprise_admin_password
+    assert again.enterprise_client_secret == summary.enterprise_client_secret
+
+
+@pytest.mark.django_db
 def test_demo_command_prints_credentials(data_dir, capsys):
     call_command("demo", learners=3)
     out = capsys.readouterr().out
     assert "client_id demo-client" in out
     assert "username operator" in out
+    assert "username acme-admin" in out
+    assert "client_id demo-acme-admin" in out
+    assert "2 enterprise customers. Acme Learning Co." in out

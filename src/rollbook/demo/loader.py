@@ -17,15 +17,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
 from rollbook.catalog import api as catalog_api
-from rollbook.core.data import Role
+from rollbook.core import api as core_api
+from rollbook.core.data import Role, Scope, ScopeKind
 from rollbook.core.errors import NotFound
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollRequest
+from rollbook.enterprise import api as enterprise_api
+from rollbook.enterprise.data import EnrollItem, EnrollOutcome
 from rollbook.identity import api as identity_api
 from rollbook.programs import api as programs_api
 
@@ -81,6 +85,26 @@ PROGRAM_TITLE = "Master of Science in Data Science (online)"
 PROGRAM_COURSES = ("CS150", "CS210", "STAT110", "MATH221")
 PROGRAM_STUDENTS = 80
 
+# The enterprise part: Acme, a company whose employees learn with a subscription, and Northwind, a
+# second small customer to show that one customer's administrator sees nothing of another's.
+LEARNER_EMAIL_DOMAIN = "learners.example"
+ACME_SLUG = "acme"
+ACME_NAME = "Acme Learning Co."
+ACME_ORGANIZATIONS = ("MeridianX", "CobaltAcademy")
+ACME_SEATS = 100
+ACME_ACTIVATED = 40  # demo learners holding an activated license
+ACME_ASSIGNED = 10  # the next ones: a license assigned, not activated yet
+ACME_PENDING_EMAILS = tuple(f"new.hire{number}@acme.example" for number in range(1, 6))  # no account yet
+ACME_CONSENTING = 5  # activated learners who granted data-sharing consent for the default course
+ACME_ADMIN_USERNAME = "acme-admin"
+ACME_ADMIN_EMAIL = "l-and-d@acme.example"
+ACME_CLIENT_ID = "demo-acme-admin"
+NORTHWIND_SLUG = "northwind"
+NORTHWIND_NAME = "Northwind Health Partners"
+NORTHWIND_ORGANIZATIONS = ("AsterHealth",)
+NORTHWIND_SEATS = 10
+NORTHWIND_LEARNERS = 5
+
 FIRST_NAMES = (
     "Amara Ben Chloe Dario Elena Farid Grace Hiro Ines Jonas Kavya Liam Maya Noah Olga Pablo Quinn Rosa "
     "Samir Tara Umar Vera Wei Ximena Yusuf Zoe Aiden Bianca Carlos Dana Emeka Fatima Gustavo Hana Ivan Julia"
@@ -106,6 +130,14 @@ class DemoSummary:
     client_id: str
     client_secret: str
     credentials_file: Path
+    customers: int = 0
+    acme_uuid: str = ""
+    acme_learners: dict[str, int] | None = None  # linked learners of Acme by kind (see enterprise_counts)
+    acme_intentions: tuple[str, ...] = ()
+    enterprise_admin_username: str = ACME_ADMIN_USERNAME
+    enterprise_admin_password: str = ""
+    enterprise_client_id: str = ACME_CLIENT_ID
+    enterprise_client_secret: str = ""
 
 
 def _credentials_path() -> Path:
@@ -232,10 +264,44 @@ def _ensure_credentials() -> dict[str, str]:
     return known
 
 
-def load_demo(*, learners: int = 200, now: datetime | None = None) -> DemoSummary:
-    """Load the demo once (organizations, ~30 courses, ~60 runs, learners, enrollments) and return a summary.
+def _ensure_enterprise_credentials(known: dict[str, str]) -> dict[str, str]:
+    """Make sure Acme's enterprise administrator (a user and an API client) exists with the secrets on file."""
+    acme = enterprise_api.get_customer(ACME_SLUG)
+    scope = Scope(ScopeKind.ENTERPRISE_CUSTOMER, str(acme.uuid))
+    try:
+        admin = identity_api.get_user(username=ACME_ADMIN_USERNAME)
+    except NotFound:
+        admin = None
+    if admin is None or not known.get("acme_admin_password"):
+        password = secrets.token_urlsafe(12)
+        if admin is None:
+            admin = identity_api.create_user(
+                ACME_ADMIN_USERNAME, ACME_ADMIN_EMAIL, password=password, first_name="Acme", last_name="L&D"
+            )
+        else:
+            identity_api.set_password(admin, password)
+        known["acme_admin_password"] = password
+    core_api.grant(admin, Role.ENTERPRISE_ADMIN, scope)
+    try:
+        client = identity_api.get_api_client(ACME_CLIENT_ID)
+    except NotFound:
+        client = None
+    if client is None:
+        _, known["acme_client_secret"] = identity_api.create_api_client(
+            "Acme enterprise administrator (demo)", roles=[(Role.ENTERPRISE_ADMIN, scope)], client_id=ACME_CLIENT_ID
+        )
+    elif not known.get("acme_client_secret"):
+        known["acme_client_secret"] = identity_api.rotate_client_secret(client)
+    _write_credentials(known)
+    return known
 
-    Safe to call again: when the demo is already there only the credentials are ensured.
+
+def load_demo(*, learners: int = 200, now: datetime | None = None) -> DemoSummary:
+    """Load the demo once (organizations, ~30 courses, ~60 runs, learners, enrollments, a Master's program,
+    two enterprise customers) and return a summary.
+
+    Safe to call again: when the demo is already there only the credentials are ensured. The enterprise part
+    has its own marker (the customer ``acme``), so a demo loaded before it existed gets it on the next call.
     """
     now = now or timezone.now()
     rng = random.Random(SEED)
@@ -246,12 +312,22 @@ def load_demo(*, learners: int = 200, now: datetime | None = None) -> DemoSummar
     except (NotFound, ObjectDoesNotExist):
         already_loaded = False
 
+    try:
+        enterprise_api.get_customer(ACME_SLUG)
+        enterprise_loaded = True
+    except NotFound:
+        enterprise_loaded = False
+
     with transaction.atomic():
         credentials = _ensure_credentials()
         if not already_loaded:
             _load_everything(rng, now, learners)
+        if not enterprise_loaded:
+            _load_enterprise(now)
+        credentials = _ensure_enterprise_credentials(credentials)
 
     runs = catalog_api.course_runs_queryset().filter(catalog_course__org__short_name__in=[o for o, _ in ORGANIZATIONS])
+    acme = enterprise_api.get_customer(ACME_SLUG)
     return DemoSummary(
         created=not already_loaded,
         organizations=len(ORGANIZATIONS),
@@ -264,6 +340,12 @@ def load_demo(*, learners: int = 200, now: datetime | None = None) -> DemoSummar
         client_id=CLIENT_ID,
         client_secret=credentials["client_secret"],
         credentials_file=_credentials_path(),
+        customers=enterprise_api.customers_queryset().filter(slug__in=[ACME_SLUG, NORTHWIND_SLUG]).count(),
+        acme_uuid=str(acme.uuid),
+        acme_learners=enterprise_counts(acme),
+        acme_intentions=tuple(enterprise_api.intentions_queryset(acme).values_list("content_key", flat=True)),
+        enterprise_admin_password=credentials["acme_admin_password"],
+        enterprise_client_secret=credentials["acme_client_secret"],
     )
 
 
@@ -341,3 +423,150 @@ def _load_program(catalog_rows: list[dict[str, str]], now: datetime) -> None:
             create=True,
             update=False,
         )
+
+
+# --- enterprise ------------------------------------------------------------------------------------
+
+
+def enterprise_counts(customer) -> dict[str, int]:
+    """A customer's linked learners by kind: ``licensed`` (an activated license), ``invited`` (a license
+    assigned, not activated), ``pending`` (an email without an account) and ``total``."""
+    linked = enterprise_api.learners_queryset(customer).filter(linked=True)
+    licenses = enterprise_api.licenses_queryset().filter(plan__customer=customer)
+    return {
+        "total": linked.count(),
+        "pending": linked.filter(user__isnull=True).count(),
+        "licensed": licenses.filter(status="activated").count(),
+        "invited": licenses.filter(status="assigned", user__isnull=False).count(),
+    }
+
+
+def _demo_learners() -> list:
+    """The demo's learners (not the operator, admins or service accounts), oldest first."""
+    return list(
+        get_user_model()
+        .objects.filter(email__endswith=f"@{LEARNER_EMAIL_DOMAIN}", is_service_account=False)
+        .order_by("pk")
+    )
+
+
+def _default_contents(organizations: tuple[str, ...], now: datetime) -> tuple[str, str]:
+    """``(course key, run key)`` for default enrollments among the organizations' courses, first in ``COURSES``
+    order: a course whose advertised run is open for enrollment and sells a verified seat, and a run of
+    another course that is open for enrollment and sells one too."""
+    runs_by_course: dict[tuple[str, str], list] = {}
+    runs = catalog_api.course_runs_of_organizations(organizations).select_related("catalog_course__org")
+    for run in runs.prefetch_related("modes"):
+        runs_by_course.setdefault((run.catalog_course.org.short_name, run.catalog_course.course_code), []).append(run)
+
+    def sells_verified(run) -> bool:
+        return catalog_api.is_enrollable(run, now) and any(mode.slug == "verified" for mode in run.modes.all())
+
+    course_key = course_code = None
+    for org, code, *_ in COURSES:
+        advertised = catalog_api.choose_advertised_run(runs_by_course.get((org, code), []), now)
+        if org in organizations and advertised is not None and sells_verified(advertised):
+            course_key, course_code = f"catalog-course:{org}:{code}", code
+            break
+    run_key = next(
+        (
+            str(run.course_key)
+            for org, code, *_ in COURSES
+            if org in organizations and code != course_code
+            for run in sorted(runs_by_course.get((org, code), []), key=lambda run: run.start)
+            if sells_verified(run)
+        ),
+        None,
+    )
+    if course_key is None or run_key is None:
+        raise RuntimeError(f"demo: no course of {', '.join(organizations)} is open for enrollment")
+    return course_key, run_key
+
+
+def _license_plan(customer, catalog, title: str, seats: int, now: datetime, licensed: list, invited: list):
+    """A current plan of ``seats`` licenses: activated for ``licensed`` users, assigned to ``invited`` ones."""
+    plan = enterprise_api.create_plan(
+        customer,
+        catalog=catalog,
+        title=title,
+        seats=seats,
+        start=now - timedelta(days=60),
+        expiration=now + timedelta(days=305),
+    )
+    enterprise_api.assign_licenses(plan, [user.email for user in [*licensed, *invited]])
+    by_email = {
+        license.user_email_normalized: license
+        for license in enterprise_api.licenses_queryset(plan).filter(status="assigned")
+    }
+    for user in licensed:
+        enterprise_api.activate_license(by_email[user.email_normalized], user)
+    return plan
+
+
+def _load_enterprise(now: datetime) -> None:
+    """Acme (consent at enrollment, a 100-seat plan, 40 licensed learners, 10 invited, 5 pending emails one of
+    whom waits with a license for a course, two default enrollments realized for everyone — one learner then
+    left one of them —, consent granted by a few and refused by one) and Northwind (5 licensed learners, one
+    default course)."""
+    people = _demo_learners()
+    acme_people = people[: ACME_ACTIVATED + ACME_ASSIGNED]
+    northwind_people = people[ACME_ACTIVATED + ACME_ASSIGNED :][:NORTHWIND_LEARNERS]
+
+    acme = enterprise_api.create_customer(name=ACME_NAME, slug=ACME_SLUG)
+    catalog = enterprise_api.create_catalog(
+        acme, title="Acme technology and business", organization_short_names=ACME_ORGANIZATIONS
+    )
+    plan = _license_plan(
+        acme,
+        catalog,
+        "Acme Learning subscription",
+        ACME_SEATS,
+        now,
+        licensed=acme_people[:ACME_ACTIVATED],
+        invited=acme_people[ACME_ACTIVATED:],
+    )
+    enterprise_api.link_learners(acme, ACME_PENDING_EMAILS)
+    course_key, run_key = _default_contents(ACME_ORGANIZATIONS, now)
+    enterprise_api.create_intention(acme, course_key)
+    enterprise_api.create_intention(acme, run_key)
+
+    # a new hire with no account yet already holds a license and waits for a course
+    new_hire = ACME_PENDING_EMAILS[0]
+    enterprise_api.assign_licenses(plan, [new_hire])
+    license = enterprise_api.licenses_queryset(plan).get(user_email_normalized=new_hire)
+    item = EnrollItem(course_run_key=run_key, email=new_hire, license_uuid=str(license.uuid))
+    outcome = enterprise_api.enroll_learners_in_courses(acme, [item])[0]
+    if outcome.outcome != EnrollOutcome.PENDING:
+        raise RuntimeError(f"demo: the new hire's enrollment was not left pending: {outcome}")
+
+    for user in acme_people[:ACME_CONSENTING]:
+        enterprise_api.grant_consent(acme, user, course_key)
+    for user in acme_people[ACME_CONSENTING : ACME_CONSENTING + 1]:
+        enterprise_api.revoke_consent(acme, user, course_key)
+    enterprise_api.realize_for_customer(acme)
+    # one licensed learner then left the run: learner status shows it is never enrolled there again
+    if acme_people:
+        leaver = acme_people[min(ACME_ACTIVATED, len(acme_people)) - 1]
+        if enrollments_api.is_enrolled(leaver, run_key):
+            enrollments_api.unenroll(leaver, run_key)
+
+    northwind = enterprise_api.create_customer(
+        name=NORTHWIND_NAME,
+        slug=NORTHWIND_SLUG,
+        enforce_data_sharing_consent="externally_managed",
+        enable_audit_enrollment=True,
+    )
+    northwind_catalog = enterprise_api.create_catalog(
+        northwind, title="Northwind public health", organization_short_names=NORTHWIND_ORGANIZATIONS
+    )
+    _license_plan(
+        northwind,
+        northwind_catalog,
+        "Northwind pilot",
+        NORTHWIND_SEATS,
+        now,
+        licensed=northwind_people,
+        invited=[],
+    )
+    enterprise_api.create_intention(northwind, _default_contents(NORTHWIND_ORGANIZATIONS, now)[0])
+    enterprise_api.realize_for_customer(northwind)

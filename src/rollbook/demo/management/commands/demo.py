@@ -23,6 +23,15 @@ class Command(BaseCommand):
             f"{summary.organizations} organizations, {summary.courses} courses, {summary.runs} runs, "
             f"{summary.learners} learners, {summary.enrollments} enrollments."
         )
+        counts = summary.acme_learners or {}
+        console.print(
+            f"{summary.customers} enterprise customers. Acme Learning Co. (acme, uuid {summary.acme_uuid}): "
+            f"{counts.get('total', 0)} learners ({counts.get('licensed', 0)} with an activated license, "
+            f"{counts.get('invited', 0)} invited, {counts.get('pending', 0)} pending emails), default enrollments "
+            + ", ".join(summary.acme_intentions)
+            + ".",
+            soft_wrap=True,
+        )
         console.print("[bold]Demo credentials[/bold] (also kept in " + str(summary.credentials_file) + ")")
         console.print(
             f"  operator, for the admin at /admin/:  username {summary.operator_username}  "
@@ -32,6 +41,16 @@ class Command(BaseCommand):
         console.print(
             f"  API client with the operator role:   client_id {summary.client_id}  "
             f"client_secret {summary.client_secret}",
+            soft_wrap=True,
+        )
+        console.print(
+            f"  enterprise admin of Acme (no admin-site access):  username {summary.enterprise_admin_username}  "
+            f"password {summary.enterprise_admin_password}",
+            soft_wrap=True,
+        )
+        console.print(
+            f"  API client with Acme's enterprise-admin role:   client_id {summary.enterprise_client_id}  "
+            f"client_secret {summary.enterprise_client_secret}",
             soft_wrap=True,
         )
         console.print(
