@@ -12,7 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rollbook.catalog import api as catalog_api
+from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.enrollments import api as enrollments_api
+from rollbook.enrollments.data import EnrollRequest
 from rollbook.enterprise import api
 from rollbook.enterprise.data import EnrollItem, EnrollmentSource, EnrollOutcome, LicenseStatus
 from rollbook.enterprise.enrolling import (
@@ -20,6 +22,7 @@ from rollbook.enterprise.enrolling import (
     EnterpriseEnrollmentWrite,
     license_for_item,
     mark_unenrolled,
+    record_realizations,
     upsert_enterprise_enrollments,
 )
 from rollbook.enterprise.models import (
@@ -515,3 +518,103 @@ def test_license_for_item(world, acme_learner, runs):
     )
     assert "not assigned to this email" in license_for_item(world.pk, None, "x@example.com", str(license.uuid))
     assert "not a license uuid" in license_for_item(world.pk, acme_learner.pk, None, "zzz")
+
+
+def test_upsert_does_not_look_for_rows_of_course_enrollments_created_in_the_transaction(
+    world, acme_learner, make_acme_learner
+):
+    other = make_acme_learner()
+    run = catalog_api.get_course_run(PYTHON_KEY)
+    made = enrollments_api.bulk_enroll_with_states(
+        [EnrollRequest(PYTHON_KEY, user_id=user.pk) for user in (acme_learner, other)]
+    )
+    rows = dict(EnterpriseCustomerUser.objects.filter(customer=world).values_list("user_id", "pk"))
+    writes = [
+        EnterpriseEnrollmentWrite(rows[state_user], state.id, EnrollmentSource.LICENSE)
+        for state_user, (_result, state) in zip((acme_learner.pk, other.pk), made, strict=True)
+    ]
+
+    with CaptureQueriesContext(connection) as captured:
+        ids = upsert_enterprise_enrollments(writes, created_course_enrollment_ids={state.id for _r, state in made})
+
+    assert not [query for query in captured.captured_queries if query["sql"].startswith("SELECT")]
+    assert sorted(ids.values()) == sorted(EnterpriseCourseEnrollment.objects.values_list("pk", flat=True))
+    assert {row.course_enrollment.course_run_id for row in EnterpriseCourseEnrollment.objects.all()} == {run.pk}
+    assert EnterpriseCourseEnrollment.history.count() == 2
+
+
+def test_record_realizations_does_not_look_for_new_enterprise_enrollments(world, acme_learner):
+    intention = api.create_intention(world, PYTHON_KEY)
+    api.enroll_learners_in_courses(world, [item(acme_learner)])
+    row = EnterpriseCourseEnrollment.objects.get()
+
+    with CaptureQueriesContext(connection) as captured:
+        kept, created = record_realizations([(intention.pk, row.pk)], created_enterprise_enrollment_ids={row.pk})
+
+    assert (kept, created) == ({row.pk: intention.pk}, 1)
+    assert not [query for query in captured.captured_queries if query["sql"].startswith("SELECT")]
+    assert DefaultEnrollmentRealization.objects.get().realized_enrollment == row
+
+
+# --- saved for later -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def enrolled(world, acme_learner) -> EnterpriseCourseEnrollment:
+    api.enroll_learners_in_courses(world, [item(acme_learner)])
+    return EnterpriseCourseEnrollment.objects.get()
+
+
+def test_saved_for_later_is_set_and_cleared_with_history(enrolled):
+    saved = api.set_saved_for_later(enrolled.pk, True)
+
+    assert (saved.pk, saved.saved_for_later) == (enrolled.pk, True)
+    assert saved.customer_user.user_id == enrolled.customer_user.user_id  # loaded with its learner
+    enrolled.refresh_from_db()
+    assert enrolled.saved_for_later is True
+    assert [entry.saved_for_later for entry in enrolled.history.order_by("history_id")] == [False, True]
+
+    assert api.set_saved_for_later(enrolled.pk, False).saved_for_later is False
+    assert EnterpriseCourseEnrollment.objects.get().saved_for_later is False
+    assert enrolled.history.count() == 3
+
+
+def test_saving_for_later_twice_writes_once(enrolled):
+    api.set_saved_for_later(enrolled.pk, True)
+
+    with CaptureQueriesContext(connection) as captured:
+        again = api.set_saved_for_later(enrolled.pk, True)
+
+    assert again.saved_for_later is True
+    assert not [query for query in captured.captured_queries if query["sql"].startswith(("INSERT", "UPDATE"))]
+    assert enrolled.history.count() == 2
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        lambda pk: pk + 1,
+        lambda pk: 0,
+        lambda pk: -pk,
+        lambda pk: 10**30,
+        lambda pk: True,
+        lambda pk: str(pk),
+        lambda pk: None,
+    ],
+)
+def test_saving_an_unknown_enrollment_for_later_is_not_found(enrolled, missing):
+    with pytest.raises(NotFound):
+        api.set_saved_for_later(missing(enrolled.pk), True)
+
+    assert EnterpriseCourseEnrollment.objects.get().saved_for_later is False
+
+
+@pytest.mark.parametrize("value", ["true", 1, 0, None, "yes"])
+def test_saved_for_later_must_be_a_boolean(enrolled, value):
+    with pytest.raises(InvalidInput) as raised:
+        api.set_saved_for_later(enrolled.pk, value)
+
+    assert "saved_for_later" in raised.value.errors
+    enrolled.refresh_from_db()
+    assert enrolled.saved_for_later is False
+    assert enrolled.history.count() == 1

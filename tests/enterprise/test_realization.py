@@ -16,6 +16,7 @@ from rollbook.core.errors import InvalidInput
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enterprise import api
 from rollbook.enterprise.data import EnrollmentSource, LearnerStatusReason, LicenseStatus
+from rollbook.enterprise.defaults import _held_licenses
 from rollbook.enterprise.enrolling import record_realizations
 from rollbook.enterprise.models import (
     DefaultEnrollmentRealization,
@@ -290,3 +291,51 @@ def test_an_enterprise_enrollment_keeps_its_first_realization(world, acme_learne
 
     assert (kept, created) == ({row.pk: first.pk}, 0)
     assert DefaultEnrollmentRealization.objects.get().intention == first
+
+
+def test_realization_reads_the_same_licenses_as_activated_licenses_by_user(
+    world, acme_catalog, acme_learner, make_acme_learner, globex, globex_catalog
+):
+    """Realization reads licenses as bare values (``defaults._held_licenses``); it must see exactly the licenses,
+    in the order, that ``activated_licenses_by_user`` gives: current active plans of the customer only, the
+    latest-expiring plan first, then by id."""
+    now = timezone.now()
+
+    def plan(customer, catalog, *, start_days: int = -1, end_days: int = 30, active: bool = True):
+        made = SubscriptionPlan.objects.create(
+            customer=customer,
+            catalog=catalog,
+            title=f"plan {start_days} {end_days} {active}",
+            seats=1,
+            start=now + timedelta(days=start_days),
+            expiration=now + timedelta(days=end_days),
+            active=active,
+        )
+        License.objects.create(plan=made)
+        return made
+
+    plans = [
+        plan(world, acme_catalog, end_days=400),  # latest expiration: first
+        plan(world, acme_catalog, end_days=400),  # same expiration: by id
+        plan(world, acme_catalog, start_days=-10, end_days=-1),  # expired
+        plan(world, acme_catalog, start_days=2),  # not started
+        plan(world, acme_catalog, active=False),  # inactive
+        plan(globex, globex_catalog),  # another customer's
+    ]
+    for each in plans:
+        activate_license_for(each, acme_learner)
+    revoked = activate_license_for(plan(world, acme_catalog, end_days=500), acme_learner)
+    License.objects.filter(pk=revoked.pk).update(status=LicenseStatus.REVOKED, revoked_at=now)
+    other = make_acme_learner()
+    nobody = make_acme_learner(licensed=False)
+    user_ids = [acme_learner.pk, other.pk, nobody.pk]
+
+    expected = api.activated_licenses_by_user(world, user_ids)
+    held = _held_licenses(world, user_ids)
+
+    assert set(held) == set(expected) == {acme_learner.pk, other.pk}
+    for user_id, licenses in expected.items():
+        assert [(item.id, item.uuid, item.catalog_uuid) for item in held[user_id]] == [
+            (license.pk, license.uuid, license.plan.catalog.uuid) for license in licenses
+        ]
+    assert len(held[acme_learner.pk]) == 3  # the two 400-day plans and the fixture plan

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from rollbook.catalog import api as catalog_api
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enterprise import api
 from rollbook.enterprise.data import CustomerRealizeResult, EnrollmentSource
@@ -148,3 +149,48 @@ def test_statements_do_not_grow_with_learners(acme, intentions, make_learners, s
     assert (first.learners, first.realizations_created) == (10, 20)
     assert (second.learners, second.realizations_created) == (70, 120)
     assert len(sixty.captured_queries) == len(ten.captured_queries)
+
+
+def manual_audit_enrollment(customer, user, course_key: str) -> EnterpriseCourseEnrollment:
+    """An active audit enrollment with a manual enterprise enrollment (no license, no realization)."""
+    enrollments_api.enroll(user, course_key, "audit")
+    pair = (user.pk, catalog_api.get_course_run(course_key).pk)
+    state = enrollments_api.enrollment_states([pair])[pair]
+    row = EnterpriseCustomerUser.objects.get(customer=customer, user=user)
+    ids = api.upsert_enterprise_enrollments([api.EnterpriseEnrollmentWrite(row.pk, state.id, EnrollmentSource.MANUAL)])
+    return EnterpriseCourseEnrollment.objects.get(pk=ids[(row.pk, state.id)])
+
+
+def test_learners_in_every_starting_state_end_up_realized_once(
+    acme, intentions, make_learners, django_capture_on_commit_callbacks
+):
+    """New learners next to ones with an audit enrollment (without an enterprise enrollment, with a manual one,
+    with one they left) and one realized already: existing enterprise enrollments are refreshed in place, new
+    ones created, nothing doubled."""
+    fresh, auditing, manual, left, done = make_learners(5)
+    enrollments_api.enroll(auditing, PYTHON_KEY, "audit")
+    kept = {user: manual_audit_enrollment(acme, user, PYTHON_KEY) for user in (manual, left)}
+    with django_capture_on_commit_callbacks(execute=True):
+        enrollments_api.unenroll(left, PYTHON_KEY)
+    kept[left].refresh_from_db()
+    assert kept[left].unenrolled is True
+    api.realize_default_enrollments(acme, done)
+
+    result = api.realize_for_customer(acme)
+
+    # two per learner but done: Python created, upgraded from audit or reactivated in verified; Audit-only created
+    assert result == CustomerRealizeResult(
+        learners=5, enrollments_created=8, realizations_created=8, skipped_without_license=0, failures=0
+    )
+    for user in (fresh, auditing, manual, left, done):
+        assert enrollments_api.get_enrollment(user, PYTHON_KEY).mode == "verified"
+        assert enrollments_api.get_enrollment(user, PYTHON_KEY).is_active
+        assert enrollments_api.get_enrollment(user, AUDIT_ONLY_KEY).mode == "audit"
+        rows = EnterpriseCourseEnrollment.objects.filter(customer_user__user=user)
+        assert sorted(row.source for row in rows) == [EnrollmentSource.DEFAULT_ENROLLMENT] * 2
+        assert all(row.unenrolled is not True and row.license_id is not None for row in rows)
+        assert DefaultEnrollmentRealization.objects.filter(realized_enrollment__in=rows).count() == 2
+    for user, row in kept.items():  # refreshed in place, with a history row
+        assert EnterpriseCourseEnrollment.objects.get(customer_user__user=user, pk=row.pk).history.count() >= 2
+    assert EnterpriseCourseEnrollment.objects.count() == DefaultEnrollmentRealization.objects.count() == 10
+    assert api.realize_for_customer(acme) == CustomerRealizeResult(learners=5)

@@ -191,3 +191,117 @@ def test_enrollments_cannot_be_written_here(acme_learner, client_for, world):
 
     for method in ("post", "put", "patch", "delete"):
         assert getattr(client, method)(URL, {}, format="json").status_code == 405
+
+
+# --- PATCH enterprise-course-enrollment/{id}/: saved for later -------------------------------------
+
+
+def detail(row: EnterpriseCourseEnrollment) -> str:
+    return f"{URL}{row.pk}/"
+
+
+def realized_row(world) -> EnterpriseCourseEnrollment:
+    """acme_learner's realized Python enrollment."""
+    return EnterpriseCourseEnrollment.objects.get(
+        customer_user=world["left"].customer_user, course_enrollment__course_run__course_key=PYTHON_KEY
+    )
+
+
+def saved_flags() -> dict[int, bool]:
+    return dict(EnterpriseCourseEnrollment.objects.values_list("pk", "saved_for_later"))
+
+
+def test_learners_save_their_enrollment_for_later_and_take_it_back(acme_learner, client_for, world):
+    row = realized_row(world)
+    client = client_for(acme_learner)
+
+    saved = client.patch(detail(row), {"saved_for_later": True}, format="json")
+
+    assert saved.status_code == 200
+    body = saved.json()
+    assert set(body) == FIELDS
+    assert (body["id"], body["user_id"], body["course_run_key"]) == (row.pk, acme_learner.pk, PYTHON_KEY)
+    assert body["saved_for_later"] is True
+    assert body["default_intention_uuid"] == str(world["intention"].uuid)
+    row.refresh_from_db()
+    assert row.saved_for_later is True
+    assert row.history.first().saved_for_later is True
+
+    again = client.patch(detail(row), {"saved_for_later": True}, format="json")
+    assert (again.status_code, again.json()["saved_for_later"]) == (200, True)
+    assert row.history.count() == 2  # created, saved: the repeat wrote nothing
+
+    back = client.patch(detail(row), {"saved_for_later": False}, format="json")
+    assert (back.status_code, back.json()["saved_for_later"]) == (200, False)
+    assert client.get(URL).json()["results"][0]["saved_for_later"] is False
+
+
+def test_operators_may_save_any_enrollment_for_later(operator_api, world):
+    row = realized_row(world)
+
+    response = operator_api.patch(detail(row), {"saved_for_later": True}, format="json")
+
+    assert (response.status_code, response.json()["saved_for_later"]) == (200, True)
+
+
+def test_the_customers_admins_may_not_save_a_learners_enrollment_for_later(acme_admin, client_for, world):
+    before = saved_flags()
+
+    response = client_for(acme_admin).patch(detail(realized_row(world)), {"saved_for_later": True}, format="json")
+
+    assert response.status_code == 403
+    assert saved_flags() == before
+
+
+def test_another_learner_of_the_customer_gets_a_404(client_for, world):
+    before = saved_flags()
+
+    response = client_for(world["other"]).patch(detail(realized_row(world)), {"saved_for_later": True}, format="json")
+
+    assert response.status_code == 404
+    assert saved_flags() == before
+
+
+@pytest.mark.parametrize(
+    "path", ["0/", "999999999/", "abc/", "-1/", "1.5/", "%D9%A3/", f"{2**63 - 1}/", f"{2**63}/", "9" * 40 + "/"]
+)
+def test_unknown_and_malformed_ids_are_404s(operator_api, world, path):
+    response = operator_api.patch(URL + path, {"saved_for_later": True}, format="json")
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"saved_for_later": "true"}, "saved_for_later"),
+        ({"saved_for_later": 1}, "saved_for_later"),
+        ({"saved_for_later": None}, "saved_for_later"),
+        ({}, "saved_for_later"),
+        ({"saved_for_later": True, "mode": "audit"}, "mode"),
+        ([True], "non_field_errors"),
+        ("true", "non_field_errors"),
+    ],
+)
+def test_bad_bodies_are_400s(acme_learner, client_for, world, body, field):
+    before = saved_flags()
+
+    response = client_for(acme_learner).patch(detail(realized_row(world)), body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert saved_flags() == before
+
+
+def test_anonymous_callers_get_a_401(anon, world):
+    response = anon.patch(detail(realized_row(world)), {"saved_for_later": True}, format="json")
+
+    assert response.status_code == 401
+
+
+def test_an_enrollment_is_only_patched(acme_learner, client_for, world):
+    client = client_for(acme_learner)
+    path = detail(realized_row(world))
+
+    for method in ("get", "post", "put", "delete"):
+        assert getattr(client, method)(path, {"saved_for_later": True}, format="json").status_code == 405

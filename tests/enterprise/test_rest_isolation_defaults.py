@@ -171,3 +171,32 @@ def test_acme_sees_none_of_globex(acme_admin, client_for, globex, globex_plan, g
 
     assert {row["user_id"] for row in listed} == {acme_world["learner"].pk}
     assert client.get(f"{INTENTIONS}?enterprise_customer_uuid={globex.uuid}").status_code == 403
+
+
+def test_saving_an_enterprise_enrollment_for_later(outsider, acme_world):
+    row = EnterpriseCourseEnrollment.objects.get(customer_user__user=acme_world["learner"])
+
+    response = outsider.patch(f"{BASE}enterprise-course-enrollment/{row.pk}/", {"saved_for_later": True}, format="json")
+
+    assert response.status_code == 404
+    assert PYTHON_KEY not in response.content.decode()
+    row.refresh_from_db()
+    assert row.saved_for_later is False
+    assert row.history.count() == 1
+
+
+def test_acme_cannot_save_globex_enrollments_for_later(
+    acme_admin, client_for, globex, globex_plan, globex_learner, acme_world
+):
+    api.create_intention(globex, "catalog-course:ElseU:Art")
+    api.realize_default_enrollments(globex, globex_learner)
+    row = EnterpriseCourseEnrollment.objects.get(customer_user__customer=globex)
+
+    for user in (acme_admin, acme_world["learner"]):
+        response = client_for(user).patch(
+            f"{BASE}enterprise-course-enrollment/{row.pk}/", {"saved_for_later": True}, format="json"
+        )
+        assert response.status_code == 404
+
+    row.refresh_from_db()
+    assert row.saved_for_later is False

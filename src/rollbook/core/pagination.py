@@ -1,18 +1,16 @@
-"""Cursor pagination with a page size the caller may choose, up to a configured maximum."""
+"""Pagination with a page size the caller may choose, up to a configured maximum: cursor pagination
+(Rollbook's own lists) and page-number pagination (``count/next/previous/results``, the shape of the
+Open edX APIs whose clients we serve)."""
 
 from django.conf import settings
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
 
-class CursorPagination(pagination.CursorPagination):
-    """Cursor pagination ordered newest first (``-created``, then ``-id``) (views may override ``ordering``).
+class _CallerChosenPageSize:
+    """``page_size`` from the query, ROLLBOOK_API_PAGE_SIZE by default; a non-integer, non-positive or
+    oversized value is a 400 with a field error rather than being silently clamped."""
 
-    ``page_size`` is read from the query; a non-integer, non-positive or oversized value
-    is a 400 with a field error rather than being silently clamped.
-    """
-
-    ordering = ("-created", "-id")
     page_size_query_param = "page_size"
 
     def __init__(self) -> None:
@@ -32,8 +30,18 @@ class CursorPagination(pagination.CursorPagination):
             raise ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
         return size
 
+
+class CursorPagination(_CallerChosenPageSize, pagination.CursorPagination):
+    """Cursor pagination ordered newest first (``-created``, then ``-id``) (views may override ``ordering``)."""
+
+    ordering = ("-created", "-id")
+
     def decode_cursor(self, request):
         try:
             return super().decode_cursor(request)
         except Exception as exc:  # DRF raises NotFound("Invalid cursor"); keep it a 400 field error
             raise ValidationError({"cursor": ["Invalid cursor."]}) from exc
+
+
+class PageNumberPagination(_CallerChosenPageSize, pagination.PageNumberPagination):
+    """Page-number pagination: ``{count, next, previous, results}`` and ``?page=N``."""

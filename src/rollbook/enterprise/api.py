@@ -56,10 +56,13 @@ from rollbook.enterprise.defaults import (
     validate_intentions,
 )
 from rollbook.enterprise.enrolling import (
+    EnterpriseEnrollmentWrite,
     enroll_learners_in_courses,
     enterprise_enrollments_queryset,
     mark_unenrolled,
     realize_pending_enrollments,
+    set_saved_for_later,
+    upsert_enterprise_enrollments,
 )
 from rollbook.enterprise.licenses import (
     activate_license,
@@ -77,6 +80,7 @@ from rollbook.enterprise.licenses import (
 
 __all__ = [
     "ConsentState",
+    "EnterpriseEnrollmentWrite",
     "LinkResult",
     "LinkStatus",
     "ResolvedContent",
@@ -130,9 +134,11 @@ __all__ = [
     "revoke_consent",
     "revoke_license",
     "revoke_licenses",
+    "set_saved_for_later",
     "unlink_learners",
     "update_catalog",
     "update_customer",
     "update_plan",
+    "upsert_enterprise_enrollments",
     "validate_intentions",
 ]

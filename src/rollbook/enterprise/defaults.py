@@ -33,6 +33,8 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -40,11 +42,11 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from rollbook.catalog import api as catalog_api
-from rollbook.core.bulk import batch_size
+from rollbook.core.bulk import batch_size, batches, paused_gc
 from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollmentState, EnrollRequest, EnrollStatus
-from rollbook.enterprise import catalogs, customers, enrolling, licenses
+from rollbook.enterprise import catalogs, customers, enrolling
 from rollbook.enterprise.customers import CustomerRef
 from rollbook.enterprise.data import (
     AUDIT_MODES,
@@ -56,6 +58,7 @@ from rollbook.enterprise.data import (
     LearnerStatus,
     LearnerStatusGroup,
     LearnerStatusReason,
+    LicenseStatus,
     Realization,
     RealizationFailure,
     RealizeResult,
@@ -67,6 +70,7 @@ from rollbook.enterprise.models import (
     EnterpriseCustomer,
     EnterpriseCustomerUser,
     License,
+    SubscriptionPlan,
 )
 
 IntentionRef = DefaultEnrollmentIntention | uuid.UUID | str
@@ -301,13 +305,11 @@ class _Learner:
     user_id: int
 
 
-def _statuses(
-    resolved: Sequence[_Resolved], learners: Sequence[_Learner]
-) -> tuple[dict[int, list[IntentionStatus]], dict[tuple[int, int], EnrollmentState]]:
-    """``({customer_user_id: [status per intention, in order]}, {(user_id, run_id): enrollment state})``.
-    Two queries (per batch of pairs): the course enrollments, and the learners' unenrolled marks."""
-    run_ids = [item.resolved.course_run_id for item in resolved if item.resolved.course_run_id is not None]
-    pairs = [(learner.user_id, run_id) for learner in learners for run_id in run_ids]
+def _statuses(resolved: Sequence[_Resolved], learners: Sequence[_Learner]) -> dict[int, list[IntentionStatus]]:
+    """``{customer_user_id: [status per intention, in order]}``. Two queries (per batch of pairs): the course
+    enrollments, and the learners' unenrolled marks."""
+    run_ids = [item.resolved.course_run_id for item in resolved]
+    pairs = [(learner.user_id, run_id) for learner in learners for run_id in run_ids if run_id is not None]
     states = enrollments_api.enrollment_states(pairs) if pairs else {}
     marked: set[tuple[int, int]] = set()
     if pairs:
@@ -316,16 +318,24 @@ def _statuses(
                 customer_user_id__in=[learner.customer_user_id for learner in learners], unenrolled=True
             ).values_list("customer_user_id", "course_enrollment_id")
         )
+    # A status depends only on the intention and the enrollment's mode, active flag and mark, which take few
+    # values: each combination is classified once, and learners in the same situation share the status.
+    placed: dict[tuple[int, str | None, bool | None, bool], IntentionStatus] = {}
     statuses: dict[int, list[IntentionStatus]] = {}
     for learner in learners:
         row = []
-        for item in resolved:
-            run_id = item.resolved.course_run_id
+        for position, run_id in enumerate(run_ids):
             state = None if run_id is None else states.get((learner.user_id, run_id))
-            is_marked = state is not None and (learner.customer_user_id, state.id) in marked
-            row.append(_classify(item.resolved, state, is_marked))
+            if state is None:
+                key = (position, None, None, False)
+            else:
+                key = (position, state.mode, state.is_active, (learner.customer_user_id, state.id) in marked)
+            status = placed.get(key)
+            if status is None:
+                status = placed[key] = _classify(resolved[position].resolved, state, key[3])
+            row.append(status)
         statuses[learner.customer_user_id] = row
-    return statuses, states
+    return statuses
 
 
 def _linked_learner(owner: EnterpriseCustomer, user: AbstractBaseUser) -> EnterpriseCustomerUser:
@@ -343,7 +353,7 @@ def learner_status(customer: CustomerRef, user: AbstractBaseUser) -> LearnerStat
     owner = _customer(customer)
     row = _linked_learner(owner, user)
     resolved = _resolve(owner, _rows(owner, None))
-    statuses, _states = _statuses(resolved, [_Learner(row.pk, user.pk)])
+    statuses = _statuses(resolved, [_Learner(row.pk, user.pk)])
     grouped: dict[LearnerStatusGroup, list[IntentionStatus]] = defaultdict(list)
     for status in statuses[row.pk]:
         grouped[status.group].append(status)
@@ -370,18 +380,60 @@ class _BatchOutcome:
     refused: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+class _HeldLicense(NamedTuple):
+    """An activated license as realization needs it: its id and uuid, and its plan's catalog."""
+
+    id: int
+    uuid: uuid.UUID
+    catalog_uuid: uuid.UUID
+
+
+def _held_licenses(owner: EnterpriseCustomer, user_ids: Sequence[int]) -> dict[int, list[_HeldLicense]]:
+    """``{user id: activated licenses}``: the licenses ``licenses.activated_licenses_by_user`` gives (activated,
+    of the customer's active plans current now, latest-expiring plan first, then by id), read as bare values.
+
+    Two queries per batch of users: the customer's current plans, then the users' activated licenses, found
+    by user (a plan filter in the same statement leads SQLite to walk the plan's every license for each
+    batch) and kept when their plan is one of those."""
+    now = timezone.now()
+    plans = {
+        plan_id: (expiration, catalog_uuid)
+        for plan_id, expiration, catalog_uuid in SubscriptionPlan.objects.filter(
+            customer=owner, active=True, start__lte=now, expiration__gt=now
+        ).values_list("pk", "expiration", "catalog__uuid")
+    }
+    found: dict[int, list[tuple[datetime, int, _HeldLicense]]] = defaultdict(list)
+    for chunk in batches(list(dict.fromkeys(user_ids))):
+        rows = License.objects.filter(user_id__in=chunk, status=LicenseStatus.ACTIVATED).values_list(
+            "user_id", "id", "uuid", "plan_id"
+        )
+        for user_id, license_id, license_uuid, plan_id in rows:
+            plan = plans.get(plan_id)
+            if plan is not None:
+                found[user_id].append((plan[0], license_id, _HeldLicense(license_id, license_uuid, plan[1])))
+    held: dict[int, list[_HeldLicense]] = {}
+    for user_id, licenses in found.items():
+        if len(licenses) > 1:
+            licenses.sort(key=lambda entry: entry[1])
+            licenses.sort(key=lambda entry: entry[0], reverse=True)  # stable: latest expiration first, then id
+        held[user_id] = [entry[2] for entry in licenses]
+    return held
+
+
+@dataclass(slots=True)
 class _Planned:
     learner: _Learner
     item: _Resolved
-    license: License
+    license: _HeldLicense
 
 
-def _covering_license(held: Sequence[License], catalog_uuids: Sequence[uuid.UUID]) -> License | None:
+def _covering_license(held: Sequence[_HeldLicense], catalog_uuids: frozenset[uuid.UUID]) -> _HeldLicense | None:
     """The first of the learner's activated licenses (latest-expiring plan first) whose plan's catalog is one
     of these."""
-    wanted = set(catalog_uuids)
-    return next((held_license for held_license in held if held_license.plan.catalog.uuid in wanted), None)
+    for held_license in held:
+        if held_license.catalog_uuid in catalog_uuids:
+            return held_license
+    return None
 
 
 def _no_license_message(item: _Resolved) -> str:
@@ -392,42 +444,44 @@ def _no_license_message(item: _Resolved) -> str:
 
 
 def _realize_batch(
-    owner: EnterpriseCustomer, resolved: Sequence[_Resolved], learners: Sequence[_Learner]
+    owner: EnterpriseCustomer, resolved: Sequence[_Resolved], learners: Sequence[_Learner], *, details: bool = True
 ) -> _BatchOutcome:
     """Classify, enroll and record realizations for a batch of learners, set-based: reads (enrollments,
-    unenrolled marks, licenses, enrollments after the write) and writes (bulk_enroll, enterprise enrollments,
-    realizations) take a constant number of statements per batch. Call inside a transaction."""
+    unenrolled marks, licenses) and writes (bulk_enroll, enterprise enrollments, realizations) take a
+    constant number of statements per batch. With ``details`` false only the counts are kept (not one
+    Realization or RealizationFailure per pair). Call inside a transaction."""
     outcome = _BatchOutcome()
-    statuses, states = _statuses(resolved, learners)
-    by_uuid = {item.resolved.uuid: item for item in resolved}
+    statuses = _statuses(resolved, learners)
     wanted = [
-        (learner, by_uuid[status.intention.uuid])
+        (learner, position)
         for learner in learners
-        for status in statuses[learner.customer_user_id]
+        for position, status in enumerate(statuses[learner.customer_user_id])
         if status.group == LearnerStatusGroup.ENROLLABLE
     ]
     if not wanted:
         return outcome
-    held_by_user = licenses.activated_licenses_by_user(owner, sorted({learner.user_id for learner, _ in wanted}))
+    held_by_user = _held_licenses(owner, sorted({learner.user_id for learner, _ in wanted}))
+    catalogs_at = [frozenset(item.resolved.applicable_catalog_uuids) for item in resolved]
     planned: list[_Planned] = []
     planned_pairs: set[tuple[int, int]] = set()
-    for learner, item in wanted:
+    for learner, position in wanted:
+        item = resolved[position]
         run_id = item.resolved.course_run_id
         if (learner.user_id, run_id) in planned_pairs:
             continue  # an older intention resolving to the same run is realized; one enrollment per run
-        held = held_by_user.get(learner.user_id, ())
-        covering = _covering_license(held, item.resolved.applicable_catalog_uuids)
+        covering = _covering_license(held_by_user.get(learner.user_id, ()), catalogs_at[position])
         if covering is None:
             outcome.skipped_without_license += 1
-            outcome.failures[learner.customer_user_id].append(
-                RealizationFailure(item.resolved.uuid, item.resolved.course_run_key, _no_license_message(item))
-            )
+            if details:
+                outcome.failures[learner.customer_user_id].append(
+                    RealizationFailure(item.resolved.uuid, item.resolved.course_run_key, _no_license_message(item))
+                )
             continue
         planned_pairs.add((learner.user_id, run_id))
         planned.append(_Planned(learner, item, covering))
     if not planned:
         return outcome
-    results = enrollments_api.bulk_enroll(
+    results = enrollments_api.bulk_enroll_with_states(
         EnrollRequest(
             user_id=plan.learner.user_id,
             course_key=plan.item.resolved.course_run_key,
@@ -435,52 +489,60 @@ def _realize_batch(
         )
         for plan in planned
     )
-    enrolled: list[tuple[_Planned, str]] = []
-    for plan, result in zip(planned, results, strict=True):
+    enrolled: list[tuple[_Planned, str, EnrollmentState]] = []
+    created_course_enrollments: set[int] = set()
+    for plan, (result, state) in zip(planned, results, strict=True):
         if result.status.is_success:
-            enrolled.append((plan, result.enrollment.mode))
+            enrolled.append((plan, result.enrollment.mode, state))
+            if result.status == EnrollStatus.ENROLLED:
+                created_course_enrollments.add(state.id)
             if result.status != EnrollStatus.ALREADY_ENROLLED:
                 outcome.enrollments_changed += 1
         else:
             outcome.refused += 1
-            outcome.failures[plan.learner.customer_user_id].append(
-                RealizationFailure(
-                    plan.item.resolved.uuid, plan.item.resolved.course_run_key, result.message or result.status.value
+            if details:
+                outcome.failures[plan.learner.customer_user_id].append(
+                    RealizationFailure(
+                        plan.item.resolved.uuid,
+                        plan.item.resolved.course_run_key,
+                        result.message or result.status.value,
+                    )
                 )
-            )
     if not enrolled:
         return outcome
-    pairs = [(plan.learner.user_id, plan.item.resolved.course_run_id) for plan, _mode in enrolled]
-    new_pairs = [pair for pair in pairs if pair not in states]
-    if new_pairs:  # enrollments the call created: their row ids
-        states = {**states, **enrollments_api.enrollment_states(new_pairs)}
-    course_enrollments = [states[pair] for pair in pairs]
     row_ids = enrolling.upsert_enterprise_enrollments(
         [
             enrolling.EnterpriseEnrollmentWrite(
                 customer_user_id=plan.learner.customer_user_id,
-                course_enrollment_id=course_enrollment.id,
+                course_enrollment_id=state.id,
                 source=EnrollmentSource.DEFAULT_ENROLLMENT,
-                license_id=plan.license.pk,
+                license_id=plan.license.id,
             )
-            for (plan, _mode), course_enrollment in zip(enrolled, course_enrollments, strict=True)
-        ]
+            for plan, _mode, state in enrolled
+        ],
+        created_course_enrollment_ids=created_course_enrollments,
     )
-    links = [
-        (plan.item.row.pk, row_ids[(plan.learner.customer_user_id, course_enrollment.id)])
-        for (plan, _mode), course_enrollment in zip(enrolled, course_enrollments, strict=True)
-    ]
-    _kept, outcome.realizations_created = enrolling.record_realizations(links)
-    for (plan, mode), course_enrollment in zip(enrolled, course_enrollments, strict=True):
-        outcome.realized[plan.learner.customer_user_id].append(
-            Realization(
-                intention_uuid=plan.item.resolved.uuid,
-                course_run_key=plan.item.resolved.course_run_key,
-                course_enrollment_uuid=course_enrollment.uuid,
-                mode=mode,
-                license_uuid=plan.license.uuid,
+    links = []
+    created_rows = set()  # the enterprise enrollments of new course enrollments are new too
+    for plan, _mode, state in enrolled:
+        row_id = row_ids[(plan.learner.customer_user_id, state.id)]
+        links.append((plan.item.row.pk, row_id))
+        if state.id in created_course_enrollments:
+            created_rows.add(row_id)
+    _kept, outcome.realizations_created = enrolling.record_realizations(
+        links, created_enterprise_enrollment_ids=created_rows
+    )
+    if details:
+        for plan, mode, state in enrolled:
+            outcome.realized[plan.learner.customer_user_id].append(
+                Realization(
+                    intention_uuid=plan.item.resolved.uuid,
+                    course_run_key=plan.item.resolved.course_run_key,
+                    course_enrollment_uuid=state.uuid,
+                    mode=mode,
+                    license_uuid=plan.license.uuid,
+                )
             )
-        )
     return outcome
 
 
@@ -516,8 +578,8 @@ def realize_for_customer(customer: CustomerRef) -> CustomerRealizeResult:
         ]
         if not batch:
             break
-        with transaction.atomic():
-            outcome = _realize_batch(owner, resolved, batch)
+        with transaction.atomic(), paused_gc():
+            outcome = _realize_batch(owner, resolved, batch, details=False)
         learners_seen += len(batch)
         changed += outcome.enrollments_changed
         created += outcome.realizations_created

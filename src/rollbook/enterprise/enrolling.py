@@ -1,6 +1,6 @@
 """Enterprise course enrollments: enrolling learners with a license (``enroll_learners_in_courses``),
-pending enrollments for emails without an account, and keeping ``unenrolled`` in step with the course
-enrollment. Rows are never deleted. Owned by: defaults helper.
+pending enrollments for emails without an account, keeping ``unenrolled`` in step with the course
+enrollment, and the learner's ``saved_for_later`` mark. Rows are never deleted. Owned by: defaults helper.
 
 ``enroll_learners_in_courses`` follows edx-enterprise's endpoint of that name: each item names a learner
 (a user id, or an email ignoring case), a run and exactly one subsidy. Only subscription licenses pay for
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from rollbook.catalog import api as catalog_api
 from rollbook.core.bulk import batches, delete_rows, insert_with_history, update_with_history
-from rollbook.core.errors import InvalidInput
+from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.core.normalise import normalise_key
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollmentState, EnrollRequest, EnrollStatus
@@ -60,9 +60,9 @@ LEARNER_CREDIT_UNAVAILABLE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class EnterpriseEnrollmentWrite:
-    """One enterprise enrollment to create or refresh: a customer user, a course enrollment, and how."""
+class EnterpriseEnrollmentWrite(NamedTuple):
+    """One enterprise enrollment to create or refresh: a customer user, a course enrollment, and how.
+    (A named tuple: set-based callers make one per enrollment, and a tuple is the cheapest record to make.)"""
 
     customer_user_id: int
     course_enrollment_id: int
@@ -84,11 +84,15 @@ def enterprise_enrollments_queryset(customer: CustomerRef | None = None) -> Quer
 # --- writing enterprise enrollments and realizations -----------------------------------------------
 
 
-def upsert_enterprise_enrollments(writes: Sequence[EnterpriseEnrollmentWrite]) -> dict[tuple[int, int], int]:
+def upsert_enterprise_enrollments(
+    writes: Sequence[EnterpriseEnrollmentWrite], *, created_course_enrollment_ids: Collection[int] = frozenset()
+) -> dict[tuple[int, int], int]:
     """Create the missing enterprise enrollments and refresh existing ones (unenrolled cleared, license and
     source set when given), with history; return ``{(customer_user_id, course_enrollment_id): row id}``.
     A write repeated for the same pair counts once (the last one wins). Rows that already say what a write
-    says are left alone. Set-based: a constant number of statements per batch."""
+    says are left alone. ``created_course_enrollment_ids`` names course enrollments created in the current
+    transaction: no enterprise enrollment can refer to them yet, so theirs are inserted without being
+    looked for. Set-based: a constant number of statements per batch."""
     wanted: dict[tuple[int, int], EnterpriseEnrollmentWrite] = {}
     for write in writes:
         wanted[(write.customer_user_id, write.course_enrollment_id)] = write
@@ -96,40 +100,41 @@ def upsert_enterprise_enrollments(writes: Sequence[EnterpriseEnrollmentWrite]) -
         return {}
     now = timezone.now()
     ids: dict[tuple[int, int], int] = {}
-    new_keys: list[tuple[int, int]] = []
-    new_rows: list[dict[str, Any]] = []
+    existing: dict[tuple[int, int], EnterpriseCourseEnrollment] = {}
     changed: list[EnterpriseCourseEnrollment] = []
+    looked_for = [key for key in wanted if key[1] not in created_course_enrollment_ids]
     with transaction.atomic():
-        for chunk in batches(list(wanted)):
-            existing = {
-                (row.customer_user_id, row.course_enrollment_id): row
-                for row in EnterpriseCourseEnrollment.objects.select_for_update().filter(
-                    customer_user_id__in={key[0] for key in chunk}, course_enrollment_id__in={key[1] for key in chunk}
+        for chunk in batches(looked_for):
+            keys = set(chunk)
+            for row in EnterpriseCourseEnrollment.objects.select_for_update().filter(
+                customer_user_id__in={key[0] for key in chunk}, course_enrollment_id__in={key[1] for key in chunk}
+            ):
+                key = (row.customer_user_id, row.course_enrollment_id)
+                if key in keys:
+                    existing[key] = row
+        new_keys: list[tuple[int, int]] = []
+        new_rows: list[dict[str, Any]] = []
+        for key, write in wanted.items():
+            row = existing.get(key)
+            if row is None:
+                new_keys.append(key)
+                new_rows.append(
+                    {
+                        "customer_user_id": key[0],
+                        "course_enrollment_id": key[1],
+                        "source": str(write.source),
+                        "license_id": write.license_id,
+                        "created": now,
+                        "modified": now,
+                    }
                 )
-            }
-            for key in chunk:
-                write, row = wanted[key], existing.get(key)
-                if row is None:
-                    new_keys.append(key)
-                    new_rows.append(
-                        {
-                            "customer_user_id": key[0],
-                            "course_enrollment_id": key[1],
-                            "source": str(write.source),
-                            "license_id": write.license_id,
-                            "created": now,
-                            "modified": now,
-                        }
-                    )
-                    continue
-                ids[key] = row.pk
-                if _refresh(row, write):
-                    row.modified = now
-                    changed.append(row)
-        for key, row_id in zip(
-            new_keys, insert_with_history(EnterpriseCourseEnrollment, new_rows, history_date=now), strict=True
-        ):
-            ids[key] = row_id
+                continue
+            ids[key] = row.pk
+            if _refresh(row, write):
+                row.modified = now
+                changed.append(row)
+        new_ids = insert_with_history(EnterpriseCourseEnrollment, new_rows, history_date=now)
+        ids.update(zip(new_keys, new_ids, strict=True))
         update_with_history(changed, ["source", "license", "unenrolled", "unenrolled_at", "modified"], history_date=now)
     return ids
 
@@ -146,18 +151,23 @@ def _refresh(row: EnterpriseCourseEnrollment, write: EnterpriseEnrollmentWrite) 
     return changed
 
 
-def record_realizations(links: Sequence[tuple[int, int]]) -> tuple[dict[int, int], int]:
+def record_realizations(
+    links: Sequence[tuple[int, int]], *, created_enterprise_enrollment_ids: Collection[int] = frozenset()
+) -> tuple[dict[int, int], int]:
     """Link enterprise enrollments to the intentions that produced them: ``links`` are
     ``(intention id, enterprise enrollment id)``. An enterprise enrollment that has a realization already
     keeps it (never a second one). Returns ``({enterprise enrollment id: intention id of its realization},
-    realizations created)``. Set-based, with history."""
+    realizations created)``. ``created_enterprise_enrollment_ids`` names enterprise enrollments created in
+    the current transaction, which have no realization yet: they are not looked for. Set-based, with history."""
     wanted: dict[int, int] = {}
     for intention_id, enrollment_id in links:
         wanted.setdefault(enrollment_id, intention_id)
     if not wanted:
         return {}, 0
     found: dict[int, int] = {}
-    for chunk in batches(list(wanted)):
+    for chunk in batches(
+        [enrollment_id for enrollment_id in wanted if enrollment_id not in created_enterprise_enrollment_ids]
+    ):
         found.update(
             DefaultEnrollmentRealization.objects.filter(realized_enrollment_id__in=chunk).values_list(
                 "realized_enrollment_id", "intention_id"
@@ -201,6 +211,30 @@ def mark_unenrolled(course_enrollment_uuids: Iterable[uuid.UUID], *, unenrolled:
                 changed.append(row)
         update_with_history(changed, ["unenrolled", "unenrolled_at", "modified"], history_date=now)
     return len(changed)
+
+
+def set_saved_for_later(enterprise_enrollment_id: int, saved_for_later: bool) -> EnterpriseCourseEnrollment:
+    """Mark the enterprise enrollment with this id as saved for later (or clear the mark), with a history row,
+    and return it as ``enterprise_enrollments_queryset`` loads it. Idempotent: a row that already says so is
+    returned unchanged, with no history row. Raises NotFound for an unknown id and InvalidInput
+    (``saved_for_later``) unless ``saved_for_later`` is a boolean."""
+    if not isinstance(saved_for_later, bool):
+        raise InvalidInput({"saved_for_later": [f"{saved_for_later!r} is not a boolean; use true or false."]})
+    if isinstance(enterprise_enrollment_id, bool) or not isinstance(enterprise_enrollment_id, int):
+        raise NotFound(f"No enterprise course enrollment has the id {enterprise_enrollment_id!r}.")
+    with transaction.atomic():
+        row = (
+            enterprise_enrollments_queryset()
+            .select_for_update(of=("self",))
+            .filter(pk=enterprise_enrollment_id)
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"No enterprise course enrollment has the id {enterprise_enrollment_id}.")
+        if row.saved_for_later != saved_for_later:
+            row.saved_for_later = saved_for_later
+            row.save(update_fields=["saved_for_later", "modified"])
+    return row
 
 
 # --- licenses ------------------------------------------------------------------------------------
@@ -339,49 +373,55 @@ def _enroll_entries(owner: EnterpriseCustomer, entries: Sequence[_Entry]) -> dic
     their enterprise enrollments and, for entries asking for it, realizations of the customer's first
     intention resolving to the run. ``{entry index: what was done}``. Call inside a transaction."""
     done: dict[int, _Done] = {}
-    succeeded: list[tuple[_Entry, Any]] = []
+    succeeded: list[tuple[_Entry, Any, EnrollmentState]] = []
     for skip in (False, True):
         group = [entry for entry in entries if entry.skip_access_checks is skip]
         if not group:
             continue
-        results = enrollments_api.bulk_enroll(
+        results = enrollments_api.bulk_enroll_with_states(
             (
                 EnrollRequest(user_id=entry.user_id, course_key=str(entry.run.course_key), mode=entry.mode)
                 for entry in group
             ),
             skip_access_checks=skip,
         )
-        for entry, result in zip(group, results, strict=True):
+        for entry, (result, state) in zip(group, results, strict=True):
             if result.status.is_success:
-                succeeded.append((entry, result))
+                succeeded.append((entry, result, state))
             else:
                 done[entry.index] = _Done(False, message=result.message or result.status.value)
     if not succeeded:
         return done
-    states = enrollments_api.enrollment_states((entry.user_id, entry.run.pk) for entry, _result in succeeded)
+    created_course_enrollments = {
+        state.id for _entry, result, state in succeeded if result.status == EnrollStatus.ENROLLED
+    }
     row_ids = upsert_enterprise_enrollments(
         [
             EnterpriseEnrollmentWrite(
                 customer_user_id=entry.customer_user_id,
-                course_enrollment_id=states[(entry.user_id, entry.run.pk)].id,
+                course_enrollment_id=state.id,
                 source=entry.source,
                 license_id=entry.license.pk,
             )
-            for entry, _result in succeeded
-        ]
+            for entry, _result, state in succeeded
+        ],
+        created_course_enrollment_ids=created_course_enrollments,
     )
     intentions: dict[int, Any] = {}
-    if any(entry.realize for entry, _result in succeeded):
+    if any(entry.realize for entry, _result, _state in succeeded):
         from rollbook.enterprise import defaults  # defaults imports this module
 
         intentions = defaults.first_intention_by_run(owner)
     links = []
-    for entry, _result in succeeded:
+    created_rows = set()  # the enterprise enrollments of new course enrollments are new too
+    for entry, _result, state in succeeded:
         intention = intentions.get(entry.run.pk) if entry.realize else None
         if intention is not None:
-            row_id = row_ids[(entry.customer_user_id, states[(entry.user_id, entry.run.pk)].id)]
+            row_id = row_ids[(entry.customer_user_id, state.id)]
             links.append((intention.pk, row_id))
-    realized, _created = record_realizations(links)
+            if state.id in created_course_enrollments:
+                created_rows.add(row_id)
+    realized, _created = record_realizations(links, created_enterprise_enrollment_ids=created_rows)
     uuid_of = {intention.pk: intention.uuid for intention in intentions.values()}
     if set(realized.values()) - set(uuid_of):  # kept realizations of intentions that resolve elsewhere now
         uuid_of.update(
@@ -389,8 +429,8 @@ def _enroll_entries(owner: EnterpriseCustomer, entries: Sequence[_Entry]) -> dic
                 "pk", "uuid"
             )
         )
-    for entry, result in succeeded:
-        row_id = row_ids[(entry.customer_user_id, states[(entry.user_id, entry.run.pk)].id)]
+    for entry, result, state in succeeded:
+        row_id = row_ids[(entry.customer_user_id, state.id)]
         intention_id = realized.get(row_id) if entry.realize else None
         message = ""
         if entry.realize and intention_id is None:

@@ -27,19 +27,18 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rollbook.core import api as core_api
 from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.core.normalise import normalise_key
+from rollbook.core.pagination import PageNumberPagination
 from rollbook.enterprise import api
 from rollbook.enterprise.customers import LinkResult, LinkStatus
 from rollbook.enterprise.rest.customer_serializers import (
@@ -113,32 +112,6 @@ LICENSE_STATUSES = OpenApiParameter(
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-class EnterprisePagination(PageNumberPagination):
-    """Page-number pagination (edx-enterprise's ``count/next/previous/results``) with a caller-chosen size.
-
-    A ``page_size`` that is not a whole number between 1 and ROLLBOOK_API_MAX_PAGE_SIZE is a 400.
-    """
-
-    page_size_query_param = "page_size"
-
-    def __init__(self) -> None:
-        # read per instance so that settings overrides (and tests) take effect
-        self.page_size = settings.API_PAGE_SIZE
-        self.max_page_size = settings.API_MAX_PAGE_SIZE
-
-    def get_page_size(self, request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None or raw == "":
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationError({"page_size": [f"{raw!r} is not a whole number."]}) from None
-        if size < 1 or size > self.max_page_size:
-            raise ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
-        return size
 
 
 def _path_uuid(text: str, what: str) -> uuid.UUID:
@@ -271,7 +244,7 @@ class CustomerListView(generics.GenericAPIView):
     """Enterprise customers: list (those the caller may see) and create (operators)."""
 
     serializer_class = CustomerSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet:
         queryset = _customers()
@@ -459,7 +432,7 @@ class LearnerListView(generics.GenericAPIView):
     """Learners of customers (enterprise customer users), pending ones included."""
 
     serializer_class = LearnerSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):
@@ -631,7 +604,7 @@ class CatalogListView(generics.GenericAPIView):
     """Enterprise catalogs: list (administrators their customers', operators all) and create (operators)."""
 
     serializer_class = CatalogSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):
@@ -780,7 +753,7 @@ class PlanListView(generics.GenericAPIView):
     """Subscription plans: list (administrators their customers', operators all) and create (operators)."""
 
     serializer_class = PlanSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):
@@ -881,7 +854,7 @@ class PlanLicenseListView(generics.GenericAPIView):
     """A plan's licenses (its customer's administrators and operators)."""
 
     serializer_class = LicenseSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):
@@ -1002,7 +975,7 @@ class LearnerLicenseListView(generics.GenericAPIView):
     """The caller's own licenses (operators may name a user)."""
 
     serializer_class = LicenseSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):

@@ -364,3 +364,25 @@ class EnterpriseEnrollmentSerializer(serializers.Serializer):
     default_intention_uuid = serializers.UUIDField(
         allow_null=True, help_text="The default enrollment intention this enrollment realized, if any."
     )
+
+
+class SavedForLaterSerializer(serializers.Serializer):
+    """The body of ``PATCH enterprise-course-enrollment/{id}/``: only ``saved_for_later``."""
+
+    saved_for_later = serializers.BooleanField(help_text="true: saved for later; false: not.")
+
+
+def parse_saved_for_later(data: Any) -> bool:
+    """The ``saved_for_later`` of a PATCH body. 400 (ValidationError) unless the body is a JSON object whose
+    only field is ``saved_for_later`` and it is a JSON boolean (text such as "true" is refused too)."""
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ['Send a JSON object: {"saved_for_later": true}.']})
+    unknown = sorted(str(name) for name in data if name != "saved_for_later")
+    if unknown:
+        raise ValidationError({name: ["Only saved_for_later can be changed here."] for name in unknown})
+    if "saved_for_later" not in data:
+        raise ValidationError({"saved_for_later": ["This field is required."]})
+    value = data["saved_for_later"]
+    if not isinstance(value, bool):
+        raise ValidationError({"saved_for_later": ["Must be a JSON boolean: true or false."]})
+    return value

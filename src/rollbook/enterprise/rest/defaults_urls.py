@@ -39,4 +39,9 @@ urlpatterns = [
         views.EnterpriseEnrollmentListView.as_view(),
         name="enterprise-course-enrollments",
     ),
+    path(
+        "enterprise-course-enrollment/<str:enrollment_id>/",
+        views.EnterpriseEnrollmentDetailView.as_view(),
+        name="enterprise-course-enrollment",
+    ),
 ]

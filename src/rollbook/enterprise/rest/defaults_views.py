@@ -8,7 +8,9 @@ Who may do what (see ``rest.permissions``):
 - ``.../learner-status/``: the caller's own status; ``lms_user_id`` is honoured for operators alone;
 - ``.../realize/``: a learner realizes their own defaults; operators may name ``lms_user_id``; operators and
   admins may ask for ``all_learners``;
-- ``enterprise-course-enrollment/``: operators and admins see their customers' enrollments, learners their own.
+- ``enterprise-course-enrollment/``: operators and admins see their customers' enrollments, learners their own;
+- ``enterprise-course-enrollment/{id}/`` (PATCH ``saved_for_later``): the enrollment's learner and operators; the
+  customer's admins get a 403, anyone else a 404.
 
 A customer named in the query or body that the caller may not act for is a 403; an intention addressed by
 its uuid that the caller may not see is a 404. Callers who are neither operators, admins nor learners of any
@@ -49,7 +51,9 @@ from rollbook.enterprise.rest.defaults_serializers import (
     LearnerStatusSerializer,
     RealizeRequestSerializer,
     RealizeResponseSerializer,
+    SavedForLaterSerializer,
     parse_enrollments_info,
+    parse_saved_for_later,
 )
 from rollbook.enterprise.rest.permissions import (
     administered_customer_uuids,
@@ -612,31 +616,91 @@ class EnterpriseEnrollmentListView(generics.GenericAPIView):
                 queryset = queryset.filter(unenrolled=True)
             else:
                 queryset = queryset.filter(Q(unenrolled=False) | Q(unenrolled__isnull=True))
-        queryset = (
-            queryset.select_related("customer_user", "course_enrollment__course_run")
-            .annotate(
-                license_uuid=F("license__uuid"),
-                default_intention_uuid=F("default_enrollment_realization__intention__uuid"),
-            )
-            .order_by("id")
-        )
-        page = self.paginate_queryset(queryset)
-        rows = [
-            {
-                "id": row.id,
-                "enterprise_customer_user": row.customer_user_id,
-                "user_id": row.customer_user.user_id,
-                "course_run_key": str(row.course_enrollment.course_run.course_key),
-                "mode": row.course_enrollment.mode,
-                "is_active": row.course_enrollment.is_active,
-                "source": row.source,
-                "license_uuid": row.license_uuid,
-                "saved_for_later": row.saved_for_later,
-                "unenrolled": row.unenrolled,
-                "unenrolled_at": row.unenrolled_at,
-                "created": row.created,
-                "default_intention_uuid": row.default_intention_uuid,
-            }
-            for row in page
-        ]
+        page = self.paginate_queryset(with_links(queryset).order_by("id"))
+        rows = [enterprise_enrollment_fields(row) for row in page]
         return self.get_paginated_response(EnterpriseEnrollmentSerializer(rows, many=True).data)
+
+
+def with_links(queryset: QuerySet[EnterpriseCourseEnrollment]) -> QuerySet[EnterpriseCourseEnrollment]:
+    """Enterprise enrollments with what ``enterprise_enrollment_fields`` reads joined or annotated (one query)."""
+    return queryset.select_related("customer_user", "course_enrollment__course_run").annotate(
+        license_uuid=F("license__uuid"),
+        default_intention_uuid=F("default_enrollment_realization__intention__uuid"),
+    )
+
+
+def enterprise_enrollment_fields(row: EnterpriseCourseEnrollment) -> dict[str, Any]:
+    """The fields of an enterprise enrollment read through ``with_links``."""
+    return {
+        "id": row.id,
+        "enterprise_customer_user": row.customer_user_id,
+        "user_id": row.customer_user.user_id,
+        "course_run_key": str(row.course_enrollment.course_run.course_key),
+        "mode": row.course_enrollment.mode,
+        "is_active": row.course_enrollment.is_active,
+        "source": row.source,
+        "license_uuid": row.license_uuid,
+        "saved_for_later": row.saved_for_later,
+        "unenrolled": row.unenrolled,
+        "unenrolled_at": row.unenrolled_at,
+        "created": row.created,
+        "default_intention_uuid": row.default_intention_uuid,
+    }
+
+
+ENROLLMENT_NOT_FOUND = OpenApiResponse(description="No such enterprise enrollment the caller may change.")
+ENROLLMENT_PATH = OpenApiParameter(
+    "enrollment_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The enterprise course enrollment's id."
+)
+_MAX_ID = 2**63 - 1  # the largest key of a 64-bit id column; a larger number names no row
+
+
+def own_enterprise_enrollment(request, enrollment_id: str) -> EnterpriseCourseEnrollment:
+    """The enterprise enrollment of the path if the caller may change it: the learner it belongs to, or an
+    operator. The customer's admins, who may see it, get a 403; anyone else a 404, as for an id that names no
+    enrollment (a malformed one included)."""
+    if not (enrollment_id.isascii() and enrollment_id.isdigit() and len(enrollment_id) < 20):
+        raise Http404("No enterprise enrollment has this id.")
+    wanted = int(enrollment_id)
+    row = api.enterprise_enrollments_queryset().filter(pk=wanted).first() if wanted <= _MAX_ID else None
+    if row is None:
+        raise Http404("No enterprise enrollment has this id.")
+    user = request.user
+    if row.customer_user.user_id == user.pk or core_api.is_operator(user):
+        return row
+    if may_administer(user, row.customer_user.customer.uuid):
+        raise PermissionDenied("Only the learner may change whether their enrollment is saved for later.")
+    raise Http404("No enterprise enrollment has this id.")
+
+
+class EnterpriseEnrollmentDetailView(generics.GenericAPIView):
+    """One enterprise course enrollment: its learner saves it for later, or takes it back."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SavedForLaterSerializer
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return EnterpriseCourseEnrollment.objects.none()
+        return api.enterprise_enrollments_queryset()
+
+    @extend_schema(
+        summary="Save an enterprise enrollment for later (or not)",
+        description="The learner the enrollment belongs to (and operators) set `saved_for_later`, the only field "
+        "this endpoint changes; idempotent. The customer's admins get a 403; anyone else a 404. 400 unless the "
+        "body is a JSON object whose only field is `saved_for_later`, a boolean.",
+        parameters=[ENROLLMENT_PATH],
+        request=SavedForLaterSerializer,
+        responses={
+            200: EnterpriseEnrollmentSerializer,
+            400: BAD_REQUEST,
+            401: NOT_AUTHENTICATED,
+            403: FORBIDDEN,
+            404: ENROLLMENT_NOT_FOUND,
+        },
+    )
+    def patch(self, request, enrollment_id: str):
+        row = own_enterprise_enrollment(request, enrollment_id)
+        api.set_saved_for_later(row.pk, parse_saved_for_later(request.data))
+        changed = with_links(api.enterprise_enrollments_queryset()).get(pk=row.pk)
+        return Response(EnterpriseEnrollmentSerializer(enterprise_enrollment_fields(changed)).data)
