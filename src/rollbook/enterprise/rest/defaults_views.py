@@ -22,7 +22,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
@@ -31,13 +30,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, Polymorphic
 from opaque_keys.edx.keys import CourseKey
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from rollbook.catalog import api as catalog_api
 from rollbook.core import api as core_api
 from rollbook.core.errors import InvalidInput, NotFound
+from rollbook.core.pagination import PageNumberPagination
 from rollbook.enterprise import api, tasks
 from rollbook.enterprise.data import EnrollItemResult, EnrollOutcome, IntentionStatus, ResolvedIntention
 from rollbook.enterprise.models import DefaultEnrollmentIntention, EnterpriseCourseEnrollment, EnterpriseCustomer
@@ -97,30 +96,6 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-class EnterprisePagination(PageNumberPagination):
-    """edx-enterprise list pages (``count``, ``next``, ``previous``, ``results``); ``page_size`` may be chosen up
-    to ``settings.API_MAX_PAGE_SIZE`` (a bad one is a 400, not silently clamped)."""
-
-    page_size_query_param = "page_size"
-
-    def __init__(self) -> None:
-        # read per instance so that settings overrides (and tests) take effect
-        self.page_size = settings.API_PAGE_SIZE
-        self.max_page_size = settings.API_MAX_PAGE_SIZE
-
-    def get_page_size(self, request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None or raw == "":
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationError({"page_size": [f"{raw!r} is not a whole number."]}) from None
-        if size < 1 or size > self.max_page_size:
-            raise ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
-        return size
 
 
 def query_flag(request, name: str) -> bool:
@@ -317,7 +292,7 @@ class IntentionListView(generics.GenericAPIView):
 
     permission_classes = [IsAuthenticated]
     serializer_class = IntentionSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet[DefaultEnrollmentIntention]:
         if getattr(self, "swagger_fake_view", False):
@@ -574,7 +549,7 @@ class EnterpriseEnrollmentListView(generics.GenericAPIView):
 
     permission_classes = [IsAuthenticated]
     serializer_class = EnterpriseEnrollmentSerializer
-    pagination_class = EnterprisePagination
+    pagination_class = PageNumberPagination
 
     def get_queryset(self) -> QuerySet:
         """The enrollments the caller may see: operators all, admins their customers', learners their own."""
