@@ -77,6 +77,10 @@ LEARNER_WRITABLE = {
     "enterprise/api/v1/data_sharing_consent/",
     "enterprise/api/v1/enterprise-customer/sample/activate/",
     "enterprise/api/v1/licenses/sample/activate/",
+    # enterprise-access: learners acknowledge their own assignments and redeem for themselves
+    # (tests/assignments/test_rest_learner.py and test_rest_redemption.py show that anyone else gets 403/404)
+    "api/v1/assignment-configurations/sample/acknowledge-assignments/",
+    "api/v1/policy-redemption/sample/redeem/",
 }
 
 

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,3 +34,14 @@ def test_openapi_schema_generates_without_warnings(tmp_path):
     text = target.read_text(encoding="utf-8")
     for prefix in ("/api/catalog/v1/", "/api/enrollments/v1/", "/oauth2/access_token"):
         assert prefix in text
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/enrollments/v1/", include("rollbook.enrollments.rest.urls")),
     path("api/program_enrollments/v1/", include("rollbook.programs.rest.urls")),
     path("enterprise/api/v1/", include("rollbook.enterprise.rest.urls")),
+    path("api/v1/", include("rollbook.assignments.rest.urls")),  # enterprise-access assignments and policies
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

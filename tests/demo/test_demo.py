@@ -1,7 +1,9 @@
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Count
 from django.utils import timezone
 
 from rollbook.catalog.models import CatalogCourse, CourseRun, Organization
@@ -189,3 +191,71 @@ def test_demo_command_prints_credentials(data_dir, capsys):
     assert "username acme-admin" in out
     assert "client_id demo-acme-admin" in out
     assert "2 enterprise customers. Acme Learning Co." in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_learner_credit_part_keeps_its_promises(data_dir, mailoutbox):
+    from rollbook.assignments import api as assignments_api
+    from rollbook.assignments.data import ActionType, AssignmentState
+    from rollbook.assignments.models import LearnerContentAssignment, LearnerContentAssignmentAction
+    from rollbook.budgets import api as budgets_api
+    from rollbook.budgets.data import AccessMethod, TransactionState
+    from rollbook.budgets.models import Budget, Reversal, Transaction
+
+    summary = load_demo(learners=70)
+    acme = EnterpriseCustomer.objects.get(slug="acme")
+    assert summary.acme_budgets == (loader.ACME_DIRECT_BUDGET, loader.ACME_ASSIGNED_BUDGET, loader.ACME_PILOT_BUDGET)
+    direct, assigned, pilot = (Budget.objects.get(customer=acme, title=title) for title in summary.acme_budgets)
+    assert (direct.access_method, assigned.access_method) == (AccessMethod.DIRECT, AccessMethod.ASSIGNED)
+    assert budgets_api.is_active_now(direct) and budgets_api.is_active_now(assigned)
+    assert not budgets_api.is_active_now(pilot)
+
+    # a few learners redeemed the direct budget themselves; spend is the ledger's sum
+    direct_transactions = Transaction.objects.filter(budget=direct, state=TransactionState.COMMITTED)
+    assert direct_transactions.count() == loader.ACME_DIRECT_REDEMPTIONS
+    assert budgets_api.spend(direct).spent_cents == -sum(t.amount_cents for t in direct_transactions)
+
+    configuration = assignments_api.ensure_configuration(assigned)
+    rows = LearnerContentAssignment.objects.filter(configuration=configuration)
+    first_course = rows.values("content_key").annotate(n=Count("id")).order_by("-n").first()
+    assert first_course["n"] == loader.ACME_ASSIGNMENTS  # the main course went to 30 emails
+    assert rows.values("content_key").distinct().count() == 2
+    assert rows.filter(user__isnull=True).exists(), "no assignment waits for an account"
+    assert rows.filter(learner_email__regex=r"[A-Z]", user__isnull=False).exists(), "no email matched ignoring case"
+    by_state = Counter(rows.values_list("state", flat=True))
+    assert by_state[AssignmentState.ACCEPTED] == 5
+    assert by_state[AssignmentState.REVERSED] == 1
+    assert by_state[AssignmentState.CANCELLED] == 1
+    assert by_state[AssignmentState.ALLOCATED] >= 20
+    accepted = rows.filter(state__in=[AssignmentState.ACCEPTED, AssignmentState.REVERSED])
+    assert all(row.transaction_id and row.accepted_at for row in accepted)
+    reversed_row = rows.get(state=AssignmentState.REVERSED)
+    assert Reversal.objects.filter(transaction_id=reversed_row.transaction_id).exists()
+    actions = LearnerContentAssignmentAction.objects.filter(assignment__configuration=configuration)
+    assert actions.filter(action_type=ActionType.CANCELLED_ACKNOWLEDGED).count() == 1
+    reallocated = rows.get(state=AssignmentState.ALLOCATED, actions__action_type=ActionType.CANCELLED)
+    assert reallocated.cancelled_at is None
+    assert actions.filter(action_type=ActionType.REMINDED, completed_at__isnull=False).count() == 3
+    learner_states = {
+        row["learner_state"]: row["count"]
+        for row in assignments_api.learner_state_counts(assignments_api.admin_assignments(configuration))
+    }
+    assert learner_states.get("waiting", 0) >= 20  # every allocated assignment was notified after commit
+    assert budgets_api.spend(assigned).spent_cents == -sum(
+        t.amount_cents for t in Transaction.objects.filter(budget=assigned, reversal__isnull=True)
+    )
+    expired = LearnerContentAssignment.objects.filter(configuration__budget=pilot, state=AssignmentState.EXPIRED)
+    assert expired.count() == 3 and all(row.expiry_reason == "SUBSIDY_EXPIRED" for row in expired)
+    assert len(mailoutbox) >= loader.ACME_ASSIGNMENTS  # notifications, reminders, cancellations, expiries
+    assert (
+        summary.acme_assignments["total"]
+        == LearnerContentAssignment.objects.filter(configuration__customer=acme).count()
+    )
+    assert summary.acme_assignments["expired"] == 3
+
+    before = (Budget.objects.count(), Transaction.objects.count(), LearnerContentAssignment.objects.count())
+    mails = len(mailoutbox)
+    again = load_demo(learners=70)
+    assert (Budget.objects.count(), Transaction.objects.count(), LearnerContentAssignment.objects.count()) == before
+    assert len(mailoutbox) == mails
+    assert again.acme_assignments == summary.acme_assignments

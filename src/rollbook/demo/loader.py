@@ -22,10 +22,12 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
+from rollbook.assignments import api as assignments_api
+from rollbook.budgets import api as budgets_api
 from rollbook.catalog import api as catalog_api
 from rollbook.core import api as core_api
 from rollbook.core.data import Role, Scope, ScopeKind
-from rollbook.core.errors import NotFound
+from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollRequest
 from rollbook.enterprise import api as enterprise_api
@@ -105,6 +107,18 @@ NORTHWIND_ORGANIZATIONS = ("AsterHealth",)
 NORTHWIND_SEATS = 10
 NORTHWIND_LEARNERS = 5
 
+# Acme's learner credit: a direct budget its learners spend themselves, and an assigned budget from which its
+# administrators assign courses by email (some to employees without an account yet).
+ACME_DIRECT_BUDGET = "Acme learner credit"
+ACME_ASSIGNED_BUDGET = "Acme assigned courses"
+ACME_PILOT_BUDGET = "Acme assignment pilot (ended)"
+ACME_DIRECT_LIMIT_CENTS = 2_000_000
+ACME_ASSIGNED_LIMIT_CENTS = 1_500_000
+ACME_ASSIGNMENTS = 30  # on the assigned budget
+ACME_ASSIGNED_ACCOUNTS = 20  # of which to learners with an account (fewer when the demo has fewer learners)
+ACME_DIRECT_REDEMPTIONS = 3
+ACME_COLLEAGUE_EMAIL = "colleague{}@acme.example"  # assigned emails without an account
+
 FIRST_NAMES = (
     "Amara Ben Chloe Dario Elena Farid Grace Hiro Ines Jonas Kavya Liam Maya Noah Olga Pablo Quinn Rosa "
     "Samir Tara Umar Vera Wei Ximena Yusuf Zoe Aiden Bianca Carlos Dana Emeka Fatima Gustavo Hana Ivan Julia"
@@ -134,6 +148,8 @@ class DemoSummary:
     acme_uuid: str = ""
     acme_learners: dict[str, int] | None = None  # linked learners of Acme by kind (see enterprise_counts)
     acme_intentions: tuple[str, ...] = ()
+    acme_budgets: tuple[str, ...] = ()  # titles of Acme's learner-credit budgets
+    acme_assignments: dict[str, int] | None = None  # Acme's assignments by state (see assignment_counts)
     enterprise_admin_username: str = ACME_ADMIN_USERNAME
     enterprise_admin_password: str = ""
     enterprise_client_id: str = ACME_CLIENT_ID
@@ -326,6 +342,12 @@ def load_demo(*, learners: int = 200, now: datetime | None = None) -> DemoSummar
             _load_enterprise(now)
         credentials = _ensure_enterprise_credentials(credentials)
 
+    # Learner credit has its own marker (Acme's budgets) and transaction: what its after-commit work does
+    # (notification emails, the refund of an unenrollment) is done when load_demo returns.
+    if not budgets_api.budgets_queryset(ACME_SLUG).exists():
+        with transaction.atomic():
+            _load_learner_credit()
+
     runs = catalog_api.course_runs_queryset().filter(catalog_course__org__short_name__in=[o for o, _ in ORGANIZATIONS])
     acme = enterprise_api.get_customer(ACME_SLUG)
     return DemoSummary(
@@ -344,6 +366,8 @@ def load_demo(*, learners: int = 200, now: datetime | None = None) -> DemoSummar
         acme_uuid=str(acme.uuid),
         acme_learners=enterprise_counts(acme),
         acme_intentions=tuple(enterprise_api.intentions_queryset(acme).values_list("content_key", flat=True)),
+        acme_budgets=tuple(budgets_api.budgets_queryset(acme).order_by("id").values_list("title", flat=True)),
+        acme_assignments=assignment_counts(acme),
         enterprise_admin_password=credentials["acme_admin_password"],
         enterprise_client_secret=credentials["acme_client_secret"],
     )
@@ -570,3 +594,139 @@ def _load_enterprise(now: datetime) -> None:
     )
     enterprise_api.create_intention(northwind, _default_contents(NORTHWIND_ORGANIZATIONS, now)[0])
     enterprise_api.realize_for_customer(northwind)
+
+
+# --- learner credit: budgets and content assignments ------------------------------------------------------
+
+
+def assignment_counts(customer) -> dict[str, int]:
+    """A customer's content assignments by state (every state present, zero included) and ``total``."""
+    counts = dict.fromkeys(("allocated", "accepted", "cancelled", "errored", "expired", "reversed"), 0)
+    for configuration in assignments_api.configurations_queryset(customer):
+        for state in assignments_api.admin_assignments(configuration).values_list("state", flat=True):
+            counts[state] += 1
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def _intention_course_codes(customer) -> set[str]:
+    """The course codes the customer's default enrollments name (a course or one of its runs)."""
+    codes = set()
+    for key in enterprise_api.intentions_queryset(customer).values_list("content_key", flat=True):
+        codes.add(key.split(":")[-1] if key.startswith("catalog-course:") else key.split("+")[1])
+    return codes
+
+
+def _redeemable_courses(customer, organizations: tuple[str, ...]) -> list[tuple[str, str, int]]:
+    """``(course key, run key, price in cents)`` of the organizations' courses, in ``COURSES`` order, whose
+    advertised run can be enrolled in now and has a paid mode, leaving out the default-enrollment courses."""
+    now = timezone.now()
+    skipped = _intention_course_codes(customer)
+    found = []
+    for org, code, *_ in COURSES:
+        if org not in organizations or code in skipped:
+            continue
+        course_key = f"catalog-course:{org}:{code}"
+        try:
+            run, price = budgets_api.resolve_content(course_key)
+        except InvalidInput:
+            continue
+        if catalog_api.is_enrollable(run, now) and price > 0:
+            found.append((course_key, str(run.course_key), price))
+    return found
+
+
+def _not_enrolled(people: list, run_key: str) -> list:
+    """Those of ``people`` without an active enrollment in the run."""
+    return [user for user in people if not enrollments_api.is_enrolled(user, run_key)]
+
+
+def _load_learner_credit() -> None:
+    """Acme's learner credit, written through the budgets and assignments APIs.
+
+    - A direct budget, from which a few licensed learners have redeemed a course themselves.
+    - An assigned budget whose administrator assigned a course to ``ACME_ASSIGNMENTS`` emails (most of them
+      learners with an account, the rest colleagues without one yet, one email typed in upper case) and a
+      second course to a few of them. Some accepted (enrolled, paid from the budget), one of whom then left
+      the course within the refund window (reversed, money back); some were reminded; two were cancelled —
+      one of them acknowledged by the learner, the other assigned again; the rest wait.
+    - An ended pilot budget whose few unaccepted assignments expired with it (the daily expiry job).
+    """
+    acme = enterprise_api.get_customer(ACME_SLUG)
+    catalog = enterprise_api.catalogs_queryset(acme).order_by("id").first()
+    admin = identity_api.get_user(username=ACME_ADMIN_USERNAME)
+    courses = _redeemable_courses(acme, ACME_ORGANIZATIONS)
+    if len(courses) < 3:
+        raise RuntimeError(f"demo: only {len(courses)} Acme course(s) can be paid for with learner credit now")
+    (main_course, main_run, main_price), (second_course, second_run, second_price), (direct_course, direct_run, _) = (
+        courses[:3]
+    )
+    now = timezone.now()
+    people = _demo_learners()[:ACME_ACTIVATED]  # Acme's licensed learners
+
+    direct = budgets_api.create_budget(
+        acme,
+        catalog=catalog,
+        title=ACME_DIRECT_BUDGET,
+        spend_limit_cents=ACME_DIRECT_LIMIT_CENTS,
+        per_learner_spend_limit_cents=ACME_DIRECT_LIMIT_CENTS // 10,
+        start=now - timedelta(days=60),
+        expiration=now + timedelta(days=305),
+    )
+    for user in _not_enrolled(people[::-1], direct_run)[:ACME_DIRECT_REDEMPTIONS]:
+        budgets_api.redeem(direct, user, direct_course)
+
+    assigned = budgets_api.create_budget(
+        acme,
+        catalog=catalog,
+        title=ACME_ASSIGNED_BUDGET,
+        spend_limit_cents=ACME_ASSIGNED_LIMIT_CENTS,
+        start=now - timedelta(days=60),
+        expiration=now + timedelta(days=305),
+        access_method="assigned",
+    )
+    configuration = assignments_api.ensure_configuration(assigned)
+    assignees = _not_enrolled(people, main_run)[:ACME_ASSIGNED_ACCOUNTS]
+    colleagues = [ACME_COLLEAGUE_EMAIL.format(number) for number in range(1, ACME_ASSIGNMENTS - len(assignees) + 1)]
+    emails = [user.email for user in assignees] + colleagues
+    if assignees:
+        emails[0] = emails[0].upper()  # matched to its account all the same
+    allocation = assignments_api.allocate(assigned, emails, main_course, main_price, admin)
+    by_email = {
+        row.learner_email_normalized: row
+        for row in assignments_api.admin_assignments(configuration).filter(uuid__in=allocation.created)
+    }
+    assignment_of = {user.pk: by_email[user.email_normalized] for user in assignees}
+
+    accepting = assignees[:6]
+    for user in accepting:
+        assignments_api.accept(assigned, user, main_course)
+    waiting_learners = assignees[len(accepting) :]
+    reminded = [assignment_of[user.pk].uuid for user in waiting_learners[:3]]
+    if reminded:
+        assignments_api.remind(configuration, reminded)
+    cancelled = waiting_learners[3:5]
+    if cancelled:
+        assignments_api.cancel(configuration, [assignment_of[user.pk].uuid for user in cancelled])
+        assignments_api.acknowledge(configuration, [assignment_of[cancelled[0].pk].uuid], cancelled[0])
+    if len(cancelled) == 2:  # the administrator changed their mind: assigned again
+        assignments_api.allocate(assigned, [cancelled[1].email], main_course, main_price, admin)
+    second = [user.email for user in _not_enrolled(waiting_learners[5:], second_run)[:3]] + colleagues[:1]
+    assignments_api.allocate(assigned, second, second_course, second_price, admin)
+
+    pilot = budgets_api.create_budget(
+        acme,
+        catalog=catalog,
+        title=ACME_PILOT_BUDGET,
+        spend_limit_cents=ACME_ASSIGNED_LIMIT_CENTS // 10,
+        start=now - timedelta(days=120),
+        expiration=now + timedelta(days=1),
+        access_method="assigned",
+    )
+    assignments_api.allocate(pilot, colleagues[-3:], second_course, second_price, admin)
+    budgets_api.update_budget(pilot, expiration=timezone.now() - timedelta(seconds=1))
+    assignments_api.expire_due()
+
+    # one learner left the course the day they accepted it: refunded (after commit), the assignment reversed
+    if accepting:
+        enrollments_api.unenroll(accepting[-1], main_run)
