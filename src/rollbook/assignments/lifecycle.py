@@ -45,7 +45,7 @@ from rollbook.budgets.data import AccessMethod, RedeemReason
 from rollbook.catalog import api as catalog_api
 from rollbook.core.bulk import update_with_history
 from rollbook.core.errors import InvalidInput
-from rollbook.core.normalise import normalise_key
+from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enterprise import api as enterprise_api
 
 _STATE_REASONS = {
@@ -350,7 +350,7 @@ def reverse_for_transaction(transaction_uuid: uuid.UUID) -> LearnerContentAssign
     """An accepted assignment paid by this ledger transaction becomes reversed (``reversed_at``, a
     ``reversed`` action); returned. None when no assignment is paid by it or it is no longer accepted
     (nothing written). Idempotent."""
-    wanted = records.parse_uuid(transaction_uuid)
+    wanted = parse_uuid(transaction_uuid)
     if wanted is None:
         return None
     with transaction.atomic():

@@ -19,7 +19,7 @@ from rollbook.assignments.models import (
 )
 from rollbook.core.bulk import insert_with_history
 from rollbook.core.errors import InvalidInput, NotFound
-from rollbook.core.normalise import normalise_key
+from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enterprise import api as enterprise_api
 
 ConfigurationRef = AssignmentConfiguration | uuid.UUID | str
@@ -30,16 +30,6 @@ NOT_CANCELLABLE = "not_cancellable"
 NOT_REMINDABLE = "not_remindable"
 NOT_ACCEPTED = "not_accepted"
 START_DATE_MISMATCH = "start_date_mismatch"
-
-
-def parse_uuid(value: object) -> uuid.UUID | None:
-    """``value`` as a UUID, or None when it is not one."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value).strip())
-    except (ValueError, AttributeError, TypeError):
-        return None
 
 
 def configurations_queryset(customer: object | None = None) -> QuerySet[AssignmentConfiguration]:

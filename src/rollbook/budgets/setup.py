@@ -22,6 +22,7 @@ from rollbook.budgets.data import AccessMethod
 from rollbook.budgets.models import Budget
 from rollbook.budgets.totals import ledger_totals
 from rollbook.core.errors import InvalidInput, NotFound
+from rollbook.core.normalise import parse_uuid
 from rollbook.enterprise import api as enterprise_api
 
 BudgetRef = Budget | uuid.UUID | str
@@ -41,15 +42,6 @@ CHANGEABLE_FIELDS = (
 )
 
 
-def _parse_uuid(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value).strip())
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def budgets_queryset(customer: object | None = None) -> QuerySet[Budget]:
     """Budgets, optionally of one customer (an EnterpriseCustomer, uuid or slug), with customer and catalog joined.
     NotFound for an unknown customer."""
@@ -63,7 +55,7 @@ def get_budget(budget: BudgetRef) -> Budget:
     """The budget with this uuid (an instance is returned as it is); NotFound otherwise (malformed too)."""
     if isinstance(budget, Budget):
         return budget
-    wanted = _parse_uuid(budget)
+    wanted = parse_uuid(budget)
     found = None if wanted is None else budgets_queryset().filter(uuid=wanted).first()
     if found is None:
         raise NotFound(f"No budget has the uuid {budget}.")
@@ -79,7 +71,7 @@ def lock_budget(budget: BudgetRef) -> Budget:
     if isinstance(budget, Budget):
         lookup: dict[str, Any] = {"pk": budget.pk}
     else:
-        wanted = _parse_uuid(budget)
+        wanted = parse_uuid(budget)
         if wanted is None:
             raise NotFound(f"No budget has the uuid {budget}.")
         lookup = {"uuid": wanted}
@@ -240,7 +232,7 @@ def create_budget(
             errors["catalog"] = [f"The catalog {owned_catalog.title!r} is not a catalog of {owner.name}."]
     new_uuid = None
     if budget_uuid is not None:
-        new_uuid = _parse_uuid(budget_uuid)
+        new_uuid = parse_uuid(budget_uuid)
         if new_uuid is None:
             errors["uuid"] = [f"{budget_uuid!r} is not a UUID."]
         elif Budget.objects.filter(uuid=new_uuid).exists():

@@ -28,7 +28,7 @@ from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import CATALOG_COURSE_KEY_PREFIX, ORGANIZATION_SHORT_NAME_PATTERN
 from rollbook.core.bulk import batches
 from rollbook.core.errors import Conflict, InvalidInput, NotFound
-from rollbook.core.normalise import normalise_key
+from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enterprise import customers
 from rollbook.enterprise.customers import CustomerRef
 from rollbook.enterprise.models import (
@@ -233,20 +233,11 @@ def catalogs_queryset(customer: CustomerRef | None = None) -> QuerySet[Enterpris
     return queryset
 
 
-def _parse_uuid(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value).strip())
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def get_catalog(catalog: CatalogRef) -> EnterpriseCatalog:
     """The catalog with this uuid; raises NotFound (a malformed uuid too)."""
     if isinstance(catalog, EnterpriseCatalog):
         return catalog
-    wanted = _parse_uuid(catalog)
+    wanted = parse_uuid(catalog)
     found = None if wanted is None else catalogs_queryset().filter(uuid=wanted).first()
     if found is None:
         raise NotFound(f"No enterprise catalog has the uuid {catalog}.")
@@ -314,7 +305,7 @@ def create_catalog(
     org_ids = _organization_ids(_as_list(organization_short_names, "organizations", errors), "organizations", errors)
     new_uuid = None
     if catalog_uuid is not None:
-        new_uuid = _parse_uuid(catalog_uuid)
+        new_uuid = parse_uuid(catalog_uuid)
         if new_uuid is None:
             errors["uuid"] = [f"{catalog_uuid!r} is not a UUID."]
         elif EnterpriseCatalog.objects.filter(uuid=new_uuid).exists():

@@ -30,7 +30,7 @@ from django.utils import timezone
 from rollbook.catalog import api as catalog_api
 from rollbook.core.bulk import batches, delete_rows, insert_with_history, update_with_history
 from rollbook.core.errors import InvalidInput, NotFound
-from rollbook.core.normalise import normalise_key
+from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollmentState, EnrollRequest, EnrollStatus
 from rollbook.enterprise import catalogs, customers
@@ -287,17 +287,8 @@ def _catalog_problem(found: License, catalog_uuids: Sequence[uuid.UUID], course_
     return f"The catalog of the license's plan ({found.plan.catalog.title}) does not contain {course_key}."
 
 
-def _parse_uuid(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value).strip())
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def _licenses_by_uuid(values: Iterable[object]) -> dict[uuid.UUID, License]:
-    wanted = sorted({parsed for parsed in map(_parse_uuid, values) if parsed is not None})
+    wanted = sorted({parsed for parsed in map(parse_uuid, values) if parsed is not None})
     found: dict[uuid.UUID, License] = {}
     for chunk in batches(wanted):
         found.update(
@@ -318,7 +309,7 @@ def license_for_item(
     of a plan of this customer that is active and current, activated by the user (``user_id``) or, for an
     email with no account (``user_id`` None), assigned to that email; with ``catalog_course_id``, the plan's
     catalog must contain that course."""
-    wanted = _parse_uuid(license_uuid)
+    wanted = parse_uuid(license_uuid)
     if wanted is None:
         return f"{license_uuid!r} is not a license uuid."
     found = _licenses_by_uuid([wanted]).get(wanted)
@@ -476,7 +467,7 @@ def _check_shape(entry: _Item) -> None:
         entry.failure = LEARNER_CREDIT_UNAVAILABLE
     elif not has_license:
         entry.failure = "Give exactly one of license_uuid and transaction_id: a license_uuid is needed."
-    elif (parsed := _parse_uuid(item.license_uuid)) is None:
+    elif (parsed := parse_uuid(item.license_uuid)) is None:
         entry.failure = f"{item.license_uuid!r} is not a license uuid."
     else:
         entry.license_uuid = parsed

@@ -27,7 +27,7 @@ from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import ModeSlug
 from rollbook.core.bulk import batches, delete_with_history, insert_with_history, update_with_history
 from rollbook.core.errors import InvalidInput, NotFound
-from rollbook.core.normalise import normalise_key
+from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollRequest
 from rollbook.enterprise import customers
@@ -65,15 +65,6 @@ class RevocationAction:
 # --- plans ---------------------------------------------------------------------------------------
 
 
-def _parse_uuid(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value).strip())
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def plans_queryset(customer: CustomerRef | None = None) -> QuerySet[SubscriptionPlan]:
     """Plans, optionally of one customer, annotated with ``seats_assigned``/``seats_activated``/``seats_free``."""
     queryset = SubscriptionPlan.objects.select_related("customer", "catalog").annotate(
@@ -91,7 +82,7 @@ def get_plan(plan: PlanRef) -> SubscriptionPlan:
     A plan instance is returned as it is."""
     if isinstance(plan, SubscriptionPlan):
         return plan
-    wanted = _parse_uuid(plan)
+    wanted = parse_uuid(plan)
     found = None if wanted is None else plans_queryset().filter(uuid=wanted).first()
     if found is None:
         raise NotFound(f"No subscription plan has the uuid {plan}.")
@@ -168,7 +159,7 @@ def create_plan(
         errors["active"] = ["Must be true or false."]
     new_uuid = None
     if plan_uuid is not None:
-        new_uuid = _parse_uuid(plan_uuid)
+        new_uuid = parse_uuid(plan_uuid)
         if new_uuid is None:
             errors["uuid"] = [f"{plan_uuid!r} is not a UUID."]
         elif SubscriptionPlan.objects.filter(uuid=new_uuid).exists():
@@ -284,7 +275,7 @@ def get_license(license: LicenseRef) -> License:
     """The license with this uuid; raises NotFound (a malformed uuid too). An instance is returned as it is."""
     if isinstance(license, License):
         return license
-    wanted = _parse_uuid(license)
+    wanted = parse_uuid(license)
     found = None if wanted is None else licenses_queryset().filter(uuid=wanted).first()
     if found is None:
         raise NotFound(f"No license has the uuid {license}.")

@@ -44,7 +44,6 @@ from rollbook.assignments.rest.common import (
     assignment_uuids,
     check_choices,
     configuration_for,
-    parse_uuid,
     query_values,
 )
 from rollbook.assignments.rest.rows import admin_rows
@@ -62,6 +61,7 @@ from rollbook.assignments.rest.serializers import (
     RemindResultSerializer,
 )
 from rollbook.core.bulk import batches
+from rollbook.core.normalise import parse_uuid
 
 STATES = frozenset(state.value for state in AssignmentState)
 LEARNER_STATES = frozenset(state.value for state in LearnerState)

@@ -26,6 +26,7 @@ from rollbook.budgets import api as budgets_api
 from rollbook.budgets.models import Budget
 from rollbook.core import api as core_api
 from rollbook.core.errors import InvalidInput, NotFound
+from rollbook.core.normalise import parse_uuid
 from rollbook.core.pagination import PageNumberPagination
 from rollbook.enterprise.rest.permissions import is_learner_of, may_administer
 from rollbook.identity import api as identity_api
@@ -62,14 +63,6 @@ class PayloadTooLarge(APIException):
 
 
 # --- who may reach what --------------------------------------------------------------------------------
-
-
-def parse_uuid(raw: Any) -> uuid.UUID | None:
-    """``raw`` as a UUID, or None when it is not one."""
-    try:
-        return uuid.UUID(str(raw).strip())
-    except ValueError:
-        return None
 
 
 def _customer_access(user, customer_uuid: uuid.UUID, *, admin: bool, what: str) -> None:

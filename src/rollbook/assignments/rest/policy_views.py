@@ -34,7 +34,6 @@ from rollbook.assignments.rest.common import (
     NOT_AUTHENTICATED,
     budget_for,
     bulk_max_items,
-    parse_uuid,
     reason_item,
     reason_items,
     refuse_oversized,
@@ -60,6 +59,7 @@ from rollbook.budgets import api as budgets_api
 from rollbook.budgets.data import AccessMethod, TransactionState
 from rollbook.catalog import api as catalog_api
 from rollbook.core.errors import InvalidInput
+from rollbook.core.normalise import parse_uuid
 from rollbook.enterprise import api as enterprise_api
 from rollbook.enterprise.rest.permissions import require_reader
 
