@@ -19,6 +19,7 @@ from rollbook.assignments.models import (
 )
 from rollbook.core.bulk import insert_with_history
 from rollbook.core.errors import InvalidInput, NotFound
+from rollbook.core.lookup import one_by_uuid
 from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enterprise import api as enterprise_api
 
@@ -48,11 +49,7 @@ def get_configuration(configuration: ConfigurationRef) -> AssignmentConfiguratio
         if not configuration.active:
             raise NotFound(f"The assignment configuration {configuration.uuid} is deactivated.")
         return configuration
-    wanted = parse_uuid(configuration)
-    found = None if wanted is None else configurations_queryset().filter(uuid=wanted).first()
-    if found is None:
-        raise NotFound(f"No assignment configuration has the uuid {configuration}.")
-    return found
+    return one_by_uuid(configurations_queryset(), configuration, "assignment configuration")
 
 
 def clean_uuids(values: Iterable[uuid.UUID | str], field: str = "assignment_uuids") -> list[uuid.UUID]:

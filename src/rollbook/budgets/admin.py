@@ -40,17 +40,7 @@ BUDGET_CREATE_FIELDS = [
     "late_redemption_allowed_until",
     "active",
 ]
-BUDGET_CHANGEABLE_FIELDS = [
-    "title",
-    "spend_limit_cents",
-    "per_learner_spend_limit_cents",
-    "per_learner_enrollment_limit",
-    "start",
-    "expiration",
-    "late_redemption_allowed_until",
-    "active",
-    "retired",
-]
+BUDGET_CHANGEABLE_FIELDS = list(api.CHANGEABLE_FIELDS)  # what update_budget may change
 BUDGET_FIXED_FIELDS = ["uuid", "customer", "catalog", "access_method", "spend_summary", "created", "modified"]
 
 

@@ -40,6 +40,7 @@ from rollbook.budgets.redemption import (
     resolve_redeemable,
 )
 from rollbook.budgets.setup import (
+    CHANGEABLE_FIELDS,
     BudgetRef,
     budgets_queryset,
     create_budget,
@@ -50,6 +51,7 @@ from rollbook.budgets.setup import (
 )
 
 __all__ = [
+    "CHANGEABLE_FIELDS",
     "BudgetRef",
     "RedeemableContent",
     "RedemptionRefused",

@@ -20,7 +20,8 @@ from rollbook.budgets.data import REFUND_WINDOW, BudgetSpend, TransactionReverse
 from rollbook.budgets.models import Reversal, Transaction
 from rollbook.budgets.setup import BudgetRef, get_budget
 from rollbook.budgets.totals import ledger_totals
-from rollbook.core.errors import InvalidInput, NotFound
+from rollbook.core.errors import InvalidInput
+from rollbook.core.lookup import one_by_uuid
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,7 @@ def get_transaction(transaction_ref: TransactionRef) -> Transaction:
     """The transaction with this uuid (an instance is returned as it is); NotFound otherwise (malformed too)."""
     if isinstance(transaction_ref, Transaction):
         return transaction_ref
-    try:
-        wanted = transaction_ref if isinstance(transaction_ref, uuid.UUID) else uuid.UUID(str(transaction_ref))
-    except ValueError:
-        wanted = None
-    found = None if wanted is None else transactions_queryset().filter(uuid=wanted).first()
-    if found is None:
-        raise NotFound(f"No transaction has the uuid {transaction_ref}.")
-    return found
+    return one_by_uuid(transactions_queryset(), transaction_ref, "transaction")
 
 
 def refund_deadline(committed: Transaction) -> datetime:

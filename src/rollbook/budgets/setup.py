@@ -22,6 +22,7 @@ from rollbook.budgets.data import AccessMethod
 from rollbook.budgets.models import Budget
 from rollbook.budgets.totals import ledger_totals
 from rollbook.core.errors import InvalidInput, NotFound
+from rollbook.core.lookup import one_by_uuid
 from rollbook.core.normalise import parse_uuid
 from rollbook.enterprise import api as enterprise_api
 
@@ -55,11 +56,7 @@ def get_budget(budget: BudgetRef) -> Budget:
     """The budget with this uuid (an instance is returned as it is); NotFound otherwise (malformed too)."""
     if isinstance(budget, Budget):
         return budget
-    wanted = parse_uuid(budget)
-    found = None if wanted is None else budgets_queryset().filter(uuid=wanted).first()
-    if found is None:
-        raise NotFound(f"No budget has the uuid {budget}.")
-    return found
+    return one_by_uuid(budgets_queryset(), budget, "budget")
 
 
 def lock_budget(budget: BudgetRef) -> Budget:

@@ -25,7 +25,7 @@ from rollbook.core.admin import adopt_saved_instance
 from rollbook.core.errors import Conflict, InvalidInput, NotFound
 from rollbook.core.normalise import normalise_key
 from rollbook.enterprise import api
-from rollbook.enterprise.data import SEAT_HOLDING_STATUSES, LicenseStatus
+from rollbook.enterprise.data import SEAT_HOLDING_STATUSES
 from rollbook.enterprise.models import (
     DataSharingConsent,
     DefaultEnrollmentIntention,
@@ -392,17 +392,6 @@ class EnterpriseCatalogAdmin(_ApiAdmin):
 # --- plans and licenses --------------------------------------------------------------------------
 
 
-def _seat_counts(queryset: QuerySet[SubscriptionPlan]) -> QuerySet[SubscriptionPlan]:
-    def of(*statuses: LicenseStatus) -> Count:
-        return Count("licenses", filter=Q(licenses__status__in=[status.value for status in statuses]))
-
-    return queryset.annotate(
-        assigned_count=of(LicenseStatus.ASSIGNED),
-        activated_count=of(LicenseStatus.ACTIVATED),
-        free_count=of(LicenseStatus.UNASSIGNED),
-    )
-
-
 PLAN_CHANGEABLE = ["title", "seats", "start", "expiration", "active"]
 
 
@@ -419,7 +408,7 @@ class SubscriptionPlanAdmin(_ApiAdmin):
     date_hierarchy = "start"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SubscriptionPlan]:
-        return _seat_counts(super().get_queryset(request))
+        return api.plans_queryset()  # annotated with the seat counts
 
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
@@ -429,28 +418,28 @@ class SubscriptionPlanAdmin(_ApiAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [] if obj is None else ["uuid", "customer", "catalog", "seats_summary", "created", "modified"]
 
-    @admin.display(description="assigned", ordering="assigned_count")
+    @admin.display(description="assigned", ordering="seats_assigned")
     def assigned(self, plan: SubscriptionPlan) -> int:
-        return plan.assigned_count
+        return plan.seats_assigned
 
-    @admin.display(description="activated", ordering="activated_count")
+    @admin.display(description="activated", ordering="seats_activated")
     def activated(self, plan: SubscriptionPlan) -> int:
-        return plan.activated_count
+        return plan.seats_activated
 
-    @admin.display(description="free", ordering="free_count")
+    @admin.display(description="free", ordering="seats_free")
     def free(self, plan: SubscriptionPlan) -> int:
-        return plan.free_count
+        return plan.seats_free
 
     @admin.display(description="seats")
     def seats_summary(self, plan: SubscriptionPlan) -> str:
-        counts = _seat_counts(SubscriptionPlan.objects.filter(pk=plan.pk)).get()
+        counts = api.get_plan(plan.uuid)
         licenses = reverse("admin:enterprise_license_changelist") + f"?plan__id__exact={plan.pk}"
         return format_html(
             '{} seats: {} assigned, {} activated, {} free. <a href="{}">Licenses</a>',
             plan.seats,
-            counts.assigned_count,
-            counts.activated_count,
-            counts.free_count,
+            counts.seats_assigned,
+            counts.seats_activated,
+            counts.seats_free,
             licenses,
         )
 

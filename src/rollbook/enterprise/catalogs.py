@@ -27,7 +27,8 @@ from opaque_keys.edx.locator import CourseLocator
 from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import CATALOG_COURSE_KEY_PREFIX, ORGANIZATION_SHORT_NAME_PATTERN
 from rollbook.core.bulk import batches
-from rollbook.core.errors import Conflict, InvalidInput, NotFound
+from rollbook.core.errors import Conflict, InvalidInput
+from rollbook.core.lookup import one_by_uuid
 from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enterprise import customers
 from rollbook.enterprise.customers import CustomerRef
@@ -237,11 +238,7 @@ def get_catalog(catalog: CatalogRef) -> EnterpriseCatalog:
     """The catalog with this uuid; raises NotFound (a malformed uuid too)."""
     if isinstance(catalog, EnterpriseCatalog):
         return catalog
-    wanted = parse_uuid(catalog)
-    found = None if wanted is None else catalogs_queryset().filter(uuid=wanted).first()
-    if found is None:
-        raise NotFound(f"No enterprise catalog has the uuid {catalog}.")
-    return found
+    return one_by_uuid(catalogs_queryset(), catalog, "enterprise catalog")
 
 
 def _clean_title(title: object, errors: dict[str, list[str]]) -> str | None:

@@ -27,6 +27,7 @@ from rollbook.catalog import api as catalog_api
 from rollbook.catalog.data import ModeSlug
 from rollbook.core.bulk import batches, delete_with_history, insert_with_history, update_with_history
 from rollbook.core.errors import InvalidInput, NotFound
+from rollbook.core.lookup import one_by_uuid
 from rollbook.core.normalise import normalise_key, parse_uuid
 from rollbook.enrollments import api as enrollments_api
 from rollbook.enrollments.data import EnrollRequest
@@ -82,11 +83,7 @@ def get_plan(plan: PlanRef) -> SubscriptionPlan:
     A plan instance is returned as it is."""
     if isinstance(plan, SubscriptionPlan):
         return plan
-    wanted = parse_uuid(plan)
-    found = None if wanted is None else plans_queryset().filter(uuid=wanted).first()
-    if found is None:
-        raise NotFound(f"No subscription plan has the uuid {plan}.")
-    return found
+    return one_by_uuid(plans_queryset(), plan, "subscription plan")
 
 
 def _clean_title(value: object, errors: dict[str, list[str]]) -> str | None:
@@ -275,11 +272,7 @@ def get_license(license: LicenseRef) -> License:
     """The license with this uuid; raises NotFound (a malformed uuid too). An instance is returned as it is."""
     if isinstance(license, License):
         return license
-    wanted = parse_uuid(license)
-    found = None if wanted is None else licenses_queryset().filter(uuid=wanted).first()
-    if found is None:
-        raise NotFound(f"No license has the uuid {license}.")
-    return found
+    return one_by_uuid(licenses_queryset(), license, "license")
 
 
 # --- assignment ----------------------------------------------------------------------------------

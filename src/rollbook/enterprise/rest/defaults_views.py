@@ -37,6 +37,7 @@ from rollbook.catalog import api as catalog_api
 from rollbook.core import api as core_api
 from rollbook.core.errors import InvalidInput, NotFound
 from rollbook.core.pagination import PageNumberPagination
+from rollbook.core.query import query_flag
 from rollbook.enterprise import api, tasks
 from rollbook.enterprise.data import EnrollItemResult, EnrollOutcome, IntentionStatus, ResolvedIntention
 from rollbook.enterprise.models import DefaultEnrollmentIntention, EnterpriseCourseEnrollment, EnterpriseCustomer
@@ -91,24 +92,8 @@ UNENROLLED = OpenApiParameter(
     "unenrolled", OpenApiTypes.BOOL, description="true: only enrollments the learner left; false: only the others."
 )
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def query_flag(request, name: str) -> bool:
-    """A boolean query parameter (true/false, 1/0, yes/no); absent is false; anything else is a 400."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return False
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValidationError({name: [f"{raw!r} is not a boolean; use true or false."]})
 
 
 def _uuid_text(value: Any, field: str) -> str:

@@ -42,6 +42,7 @@ from rollbook.core.data import Role, Scope, ScopeKind
 from rollbook.core.errors import NotFound
 from rollbook.core.pagination import CursorPagination
 from rollbook.core.permissions import operator_or_role
+from rollbook.core.query import query_flag
 from rollbook.programs import api, jobs
 from rollbook.programs.data import (
     PROGRAM_COURSE_ENROLLMENT_STATUSES,
@@ -107,24 +108,8 @@ ROSTER_FORMAT = OpenApiParameter(
     "format", OpenApiTypes.STR, enum=["csv", "json"], description="csv (default) or json; `fmt` is accepted too."
 )
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def query_flag(request, name: str) -> bool:
-    """A boolean query parameter (true/false, 1/0, yes/no); absent is false; anything else is a 400."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return False
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValidationError({name: [f"{raw!r} is not a boolean; use true or false."]})
 
 
 def query_list(request, name: str) -> list[str] | None:
